@@ -1,0 +1,93 @@
+"""Phase 1 of the Amazon to Sage integration: Amazon orders -> Sage 50 sales orders."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+
+from amazon_sage import settings
+from amazon_sage.core.download_window import parse_instant
+from amazon_sage.operators.archive import ArchiveWorkflowDataOperator
+from amazon_sage.operators.auto_mapper import AutoMapperOperator
+from amazon_sage.operators.download_orders import AmazonDownloadOrdersOperator
+from amazon_sage.operators.import_sales_orders import Sage50ImportSalesOrdersOperator
+
+STATUSES = ["PENDING", "UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED", "CANCELLED", "UNFULFILLABLE"]
+
+DOC = """
+### Amazon orders to Sage 50
+
+**Download Orders → Auto Mapper → Import Sales Orders → Archive**, every 15 minutes by default.
+
+* Each run downloads the orders **updated** in its data interval (Orders API v2026-01-01), started a few
+  minutes early and capped at now − 2 minutes, maps them with `amazon_orders_to_zynk_sales_orders.xslt`, and
+  imports each into Sage in its own transaction. Orders already in Sage (by Amazon order id in
+  `CUST_ORDER_NUMBER`) are **skipped**, never doubled.
+* Files of the run are in `<work root>/amazon_orders_to_sage/<run id>/`: `amazon_orders.xml`,
+  `zynk_orders.xml`, `zynk_orders_success.xml`, `zynk_orders_fail.xml` (each order with its errors) and
+  `zynk_orders_skipped.xml` (duplicates, statuses not imported, cancellations that need attention).
+  The archive task zips them.
+* **Backfill** from a Download From date: *Trigger → Backfill*, or
+  `airflow backfill create --dag-id amazon_orders_to_sage --from-date 2026-11-01 --to-date 2026-11-02`.
+* **One-off window:** trigger with `download_from` / `download_to`.
+* **Retry one phase:** clear the failed task only; it reuses the earlier phases' files. Rerunning any window is
+  harmless. Failed orders (e.g. unknown SKU): fix Sage, then clear the run's `import_sales_orders`.
+"""
+
+with DAG(
+    dag_id="amazon_orders_to_sage",
+    description="Download Amazon orders and import them into Sage 50 as sales orders",
+    doc_md=DOC,
+    schedule=CronDataIntervalTimetable(settings.get("ORDERS_SCHEDULE"), timezone="UTC"),
+    start_date=parse_instant(settings.get("DOWNLOAD_FROM")),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=6),
+    render_template_as_native_obj=True,
+    tags=["amazon", "sage50", "orders"],
+    default_args={
+        "owner": "amazon-sage",
+        "retries": settings.get_int("TASK_RETRIES"),
+        "retry_delay": timedelta(seconds=settings.get_int("RETRY_DELAY_SECONDS")),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+        "execution_timeout": timedelta(hours=2),
+    },
+    params={
+        "download_from": Param(None, type=["null", "string"], format="date-time",
+                               description="Download orders updated from this time (UTC). Empty: the run's interval."),
+        "download_to": Param(None, type=["null", "string"], format="date-time",
+                             description="...up to this time (capped at now − 2 minutes). Empty: the interval's end."),
+        "order_statuses": Param(settings.get_list("ORDER_STATUSES"), type="array",
+                                items={"type": "string", "enum": STATUSES},
+                                description="Fulfilment statuses to import into Sage."),
+    },
+) as dag:
+    download = AmazonDownloadOrdersOperator(
+        task_id="download_orders",
+        doc="Download orders updated in the window from Amazon into amazon_orders.xml.",
+        download_from="{{ params.download_from }}",
+        download_to="{{ params.download_to }}",
+        order_statuses="{{ params.order_statuses }}",
+    )
+    map_orders = AutoMapperOperator(
+        task_id="map_orders",
+        doc="Map Amazon orders to Zynk XML sales orders with the XSLT mapping.",
+        input_file="{{ ti.xcom_pull(task_ids='download_orders') }}",
+        mapping=str(settings.mapping_path("ORDERS_MAPPING")),
+        output_name="zynk_orders.xml",
+        parameters=settings.orders_mapping_parameters(),
+    )
+    import_orders = Sage50ImportSalesOrdersOperator(
+        task_id="import_sales_orders",
+        doc="Import each order into Sage 50 in its own transaction; write success, fail and skipped files.",
+        input_file="{{ ti.xcom_pull(task_ids='map_orders') }}",
+        import_statuses="{{ params.order_statuses }}",
+    )
+    archive = ArchiveWorkflowDataOperator(
+        task_id="archive_workflow_data",
+        doc="Zip the run's files into the archive, verify, and remove the working folder.",
+        trigger_rule="none_failed",
+    )
+    download >> map_orders >> import_orders >> archive

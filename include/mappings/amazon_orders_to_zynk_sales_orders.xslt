@@ -1,0 +1,245 @@
+<?xml version="1.0" encoding="UTF-8"?>
+<!--
+  Amazon orders (Orders API v2026-01-01, rendered as amazon_orders.xml) to Zynk XML sales orders.
+
+  Parameters are the Zynk template's. Money is handled in whole pence so that XSLT 1.0's
+  floating point never drifts: for each line the VAT-inclusive gross G (unit price x quantity
+  less item promotions) is split into net N = round(G x 100 / (100 + TaxRate)) and tax G - N.
+  Carriage is split the same way. So in Sage, lines + carriage (net + tax) equal what the
+  buyer was charged, to the penny, and PaymentAmount carries that charge for the import to check.
+
+  Orders without prices (PENDING) are still mapped, without money elements; the import skips
+  them by their Status.
+-->
+<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
+                xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <xsl:output method="xml" encoding="utf-8" indent="yes"/>
+
+  <xsl:param name="AccountReference" select="'AMAZON'"/>
+  <xsl:param name="TaxCode" select="'1'"/>
+  <xsl:param name="TaxRate" select="'20'"/>
+  <xsl:param name="NominalCode" select="'4000'"/>
+  <xsl:param name="CarriageCode" select="'CARRIAGE'"/>
+  <xsl:param name="CarriageNominalCode" select="'4905'"/>
+  <xsl:param name="TakenBy" select="'Amazon'"/>
+  <xsl:param name="VATInclusiveItem" select="'true'"/>
+  <xsl:param name="VATInclusiveCarriage" select="'true'"/>
+  <xsl:param name="BankAccount" select="'1200'"/>
+  <xsl:param name="AddPaymentDetails" select="'true'"/>
+
+  <xsl:variable name="rate" select="number($TaxRate)"/>
+
+  <xsl:template match="/">
+    <Company>
+      <SalesOrders>
+        <xsl:apply-templates select="Orders/Order"/>
+      </SalesOrders>
+    </Company>
+  </xsl:template>
+
+  <!-- pence -> "0.00" -->
+  <xsl:template name="money">
+    <xsl:param name="pence"/>
+    <xsl:value-of select="format-number($pence div 100, '0.00')"/>
+  </xsl:template>
+
+  <!-- Net pence of a gross amount in pence. -->
+  <xsl:template name="net-pence">
+    <xsl:param name="gross"/>
+    <xsl:param name="inclusive"/>
+    <xsl:choose>
+      <xsl:when test="$inclusive = 'true'">
+        <xsl:value-of select="round($gross * 100 div (100 + $rate))"/>
+      </xsl:when>
+      <xsl:otherwise><xsl:value-of select="$gross"/></xsl:otherwise>
+    </xsl:choose>
+  </xsl:template>
+
+  <!-- Tax pence of a line whose gross and net are known. -->
+  <xsl:template name="tax-pence">
+    <xsl:param name="gross"/>
+    <xsl:param name="net"/>
+    <xsl:param name="inclusive"/>
+    <xsl:choose>
+      <xsl:when test="$inclusive = 'true'"><xsl:value-of select="$gross - $net"/></xsl:when>
+      <xsl:otherwise><xsl:value-of select="round($net * $rate div 100)"/></xsl:otherwise>
+    </xsl:choose>
+  </xsl:template>
+
+  <xsl:template name="contact">
+    <xsl:param name="address"/>
+    <xsl:param name="company"/>
+    <xsl:param name="email"/>
+    <Forename><xsl:value-of select="$address/name"/></Forename>
+    <Company>
+      <xsl:choose>
+        <xsl:when test="string($company) != ''"><xsl:value-of select="$company"/></xsl:when>
+        <xsl:otherwise><xsl:value-of select="$address/name"/></xsl:otherwise>
+      </xsl:choose>
+    </Company>
+    <Address1><xsl:value-of select="$address/addressLine1"/></Address1>
+    <Address2><xsl:value-of select="$address/addressLine2"/></Address2>
+    <Address3><xsl:value-of select="$address/addressLine3"/></Address3>
+    <Town><xsl:value-of select="$address/city"/></Town>
+    <Postcode><xsl:value-of select="$address/postalCode"/></Postcode>
+    <County>
+      <xsl:choose>
+        <xsl:when test="string($address/stateOrRegion) != ''"><xsl:value-of select="$address/stateOrRegion"/></xsl:when>
+        <xsl:otherwise><xsl:value-of select="$address/districtOrCounty"/></xsl:otherwise>
+      </xsl:choose>
+    </County>
+    <Country><xsl:value-of select="$address/countryCode"/></Country>
+    <Telephone><xsl:value-of select="$address/phone"/></Telephone>
+    <xsl:if test="string($email) != ''"><Email><xsl:value-of select="$email"/></Email></xsl:if>
+  </xsl:template>
+
+  <xsl:template match="Order">
+    <xsl:variable name="address" select="recipient/deliveryAddress"/>
+    <xsl:variable name="company">
+      <xsl:choose>
+        <xsl:when test="string(buyer/buyerCompanyName) != ''"><xsl:value-of select="buyer/buyerCompanyName"/></xsl:when>
+        <xsl:otherwise><xsl:value-of select="$address/companyName"/></xsl:otherwise>
+      </xsl:choose>
+    </xsl:variable>
+    <xsl:variable name="currency" select="(proceeds/grandTotal/currencyCode | orderItems/product/price/unitPrice/currencyCode)[1]"/>
+    <xsl:variable name="priced" select="count(orderItems[product/price/unitPrice/amount]) = count(orderItems)"/>
+    <SalesOrder>
+      <Id><xsl:value-of select="orderId"/></Id>
+      <CustomerId><xsl:value-of select="orderId"/></CustomerId>
+      <CustomerOrderNumber><xsl:value-of select="orderId"/></CustomerOrderNumber>
+      <Notes1><xsl:value-of select="salesChannel/marketplaceName"/></Notes1>
+      <xsl:if test="string(buyer/buyerPurchaseOrderNumber) != ''">
+        <Notes2>PO <xsl:value-of select="buyer/buyerPurchaseOrderNumber"/></Notes2>
+      </xsl:if>
+      <Currency><xsl:value-of select="$currency"/></Currency>
+      <AccountReference><xsl:value-of select="$AccountReference"/></AccountReference>
+      <CurrencyUsed><xsl:value-of select="string($currency) != '' and string($currency) != 'GBP'"/></CurrencyUsed>
+      <SalesOrderDate><xsl:value-of select="createdTime"/></SalesOrderDate>
+      <xsl:if test="$address">
+        <SalesOrderAddress>
+          <xsl:call-template name="contact">
+            <xsl:with-param name="address" select="$address"/>
+            <xsl:with-param name="company" select="$company"/>
+            <xsl:with-param name="email" select="buyer/buyerEmail"/>
+          </xsl:call-template>
+        </SalesOrderAddress>
+        <SalesOrderDeliveryAddress>
+          <xsl:call-template name="contact">
+            <xsl:with-param name="address" select="$address"/>
+            <xsl:with-param name="company" select="$address/companyName"/>
+            <xsl:with-param name="email" select="''"/>
+          </xsl:call-template>
+        </SalesOrderDeliveryAddress>
+      </xsl:if>
+      <SalesOrderItems>
+        <xsl:apply-templates select="orderItems"/>
+      </SalesOrderItems>
+      <xsl:variable name="shipping"
+                    select="round(sum(orderItems/proceeds/breakdowns[type='SHIPPING']/subtotal/amount) * 100)"/>
+      <xsl:variable name="shipping-discount"
+                    select="round(-sum(orderItems/proceeds/breakdowns[type='DISCOUNT']/detailedBreakdowns[subtype='SHIPPING']/value/amount) * 100)"/>
+      <xsl:variable name="carriage" select="$shipping - $shipping-discount"/>
+      <xsl:if test="$priced and $carriage != 0">
+        <xsl:variable name="net">
+          <xsl:call-template name="net-pence">
+            <xsl:with-param name="gross" select="$carriage"/>
+            <xsl:with-param name="inclusive" select="$VATInclusiveCarriage"/>
+          </xsl:call-template>
+        </xsl:variable>
+        <Carriage>
+          <Sku><xsl:value-of select="$CarriageCode"/></Sku>
+          <Name><xsl:value-of select="fulfillment/fulfillmentServiceLevel"/></Name>
+          <QtyOrdered>1</QtyOrdered>
+          <UnitPrice><xsl:call-template name="money"><xsl:with-param name="pence" select="$net"/></xsl:call-template></UnitPrice>
+          <TaxRate><xsl:value-of select="$TaxRate"/></TaxRate>
+          <TotalNet><xsl:call-template name="money"><xsl:with-param name="pence" select="$net"/></xsl:call-template></TotalNet>
+          <TotalTax>
+            <xsl:call-template name="money">
+              <xsl:with-param name="pence">
+                <xsl:call-template name="tax-pence">
+                  <xsl:with-param name="gross" select="$carriage"/>
+                  <xsl:with-param name="net" select="$net"/>
+                  <xsl:with-param name="inclusive" select="$VATInclusiveCarriage"/>
+                </xsl:call-template>
+              </xsl:with-param>
+            </xsl:call-template>
+          </TotalTax>
+          <TaxCode><xsl:value-of select="$TaxCode"/></TaxCode>
+          <NominalCode><xsl:value-of select="$CarriageNominalCode"/></NominalCode>
+        </Carriage>
+      </xsl:if>
+      <TakenBy><xsl:value-of select="$TakenBy"/></TakenBy>
+      <xsl:if test="$AddPaymentDetails = 'true' and proceeds/grandTotal/amount">
+        <PaymentRef>Amazon</PaymentRef>
+        <PaymentAmount><xsl:value-of select="proceeds/grandTotal/amount"/></PaymentAmount>
+        <BankAccount><xsl:value-of select="$BankAccount"/></BankAccount>
+        <PaymentType>SalesReceipt</PaymentType>
+      </xsl:if>
+      <Status><xsl:value-of select="fulfillment/fulfillmentStatus"/></Status>
+    </SalesOrder>
+  </xsl:template>
+
+  <xsl:template match="orderItems">
+    <xsl:variable name="qty" select="number(quantityOrdered)"/>
+    <Item>
+      <Id><xsl:value-of select="orderItemId"/></Id>
+      <Sku><xsl:value-of select="product/sellerSku"/></Sku>
+      <Name><xsl:value-of select="product/title"/></Name>
+      <xsl:if test="promotion/breakdowns/promotionId">
+        <Comments>Promotion <xsl:value-of select="promotion/breakdowns/promotionId"/></Comments>
+      </xsl:if>
+      <QtyOrdered><xsl:value-of select="quantityOrdered"/></QtyOrdered>
+      <xsl:if test="product/price/unitPrice/amount">
+        <xsl:variable name="unit" select="round(number(product/price/unitPrice/amount) * 100)"/>
+        <xsl:variable name="discount-breakdowns" select="proceeds/breakdowns[type='DISCOUNT']"/>
+        <xsl:variable name="discount">
+          <xsl:choose>
+            <xsl:when test="$discount-breakdowns/detailedBreakdowns">
+              <xsl:value-of select="round(-sum($discount-breakdowns/detailedBreakdowns[subtype='ITEM']/value/amount) * 100)"/>
+            </xsl:when>
+            <xsl:otherwise><xsl:value-of select="round(-sum($discount-breakdowns/subtotal/amount) * 100)"/></xsl:otherwise>
+          </xsl:choose>
+        </xsl:variable>
+        <xsl:variable name="full-gross" select="$unit * $qty"/>
+        <xsl:variable name="gross" select="$full-gross - $discount"/>
+        <xsl:variable name="full-net">
+          <xsl:call-template name="net-pence">
+            <xsl:with-param name="gross" select="$full-gross"/>
+            <xsl:with-param name="inclusive" select="$VATInclusiveItem"/>
+          </xsl:call-template>
+        </xsl:variable>
+        <xsl:variable name="net">
+          <xsl:call-template name="net-pence">
+            <xsl:with-param name="gross" select="$gross"/>
+            <xsl:with-param name="inclusive" select="$VATInclusiveItem"/>
+          </xsl:call-template>
+        </xsl:variable>
+        <xsl:variable name="unit-net">
+          <xsl:call-template name="net-pence">
+            <xsl:with-param name="gross" select="$unit"/>
+            <xsl:with-param name="inclusive" select="$VATInclusiveItem"/>
+          </xsl:call-template>
+        </xsl:variable>
+        <UnitPrice><xsl:call-template name="money"><xsl:with-param name="pence" select="$unit-net"/></xsl:call-template></UnitPrice>
+        <xsl:if test="$full-net - $net != 0">
+          <UnitDiscountAmount><xsl:value-of select="format-number(($full-net - $net) div $qty div 100, '0.########')"/></UnitDiscountAmount>
+        </xsl:if>
+        <TaxRate><xsl:value-of select="$TaxRate"/></TaxRate>
+        <TotalNet><xsl:call-template name="money"><xsl:with-param name="pence" select="$net"/></xsl:call-template></TotalNet>
+        <TotalTax>
+          <xsl:call-template name="money">
+            <xsl:with-param name="pence">
+              <xsl:call-template name="tax-pence">
+                <xsl:with-param name="gross" select="$gross"/>
+                <xsl:with-param name="net" select="$net"/>
+                <xsl:with-param name="inclusive" select="$VATInclusiveItem"/>
+              </xsl:call-template>
+            </xsl:with-param>
+          </xsl:call-template>
+        </TotalTax>
+      </xsl:if>
+      <TaxCode><xsl:value-of select="$TaxCode"/></TaxCode>
+      <NominalCode><xsl:value-of select="$NominalCode"/></NominalCode>
+    </Item>
+  </xsl:template>
+</xsl:stylesheet>

@@ -1,0 +1,99 @@
+"""The Sage 50 SQL of the sales-order import, over any DB-API connection (pyodbc in production).
+
+The SQL is kept to plain SELECT/INSERT with ``?`` markers so the same statements run on a
+write-capable Sage ODBC target and on the sample company. Each order is written in one
+transaction that first checks ``CUST_ORDER_NUMBER`` for the Amazon order id, so an order is
+never half-written and never doubled: not on retry, not after a crash, not without any state
+file of ours.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from amazon_sage.core.money import pennies
+from amazon_sage.core.sage_order_rows import CompanyFacts, SageOrderRows, StockItem
+from amazon_sage.core.tax_codes import tax_code_id
+
+
+def _sql_value(value: Any) -> Any:
+    # Sage money columns are DOUBLE; Decimal binds exactly and is stored as the nearest double.
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def read_company_facts(connection: Any) -> CompanyFacts:
+    """Read stock codes, tax rates and account references, then end the read transaction.
+
+    Ending it matters: an open read transaction on SQLite blocks other writers.
+    """
+    cursor = connection.cursor()
+    try:
+        stock = {}
+        for code, description, tax_code, nominal, unit in cursor.execute(
+                "SELECT STOCK_CODE, DESCRIPTION, TAX_CODE, NOMINAL_CODE, UNIT_OF_SALE FROM STOCK "
+                "WHERE RECORD_DELETED = 0 OR RECORD_DELETED IS NULL").fetchall():
+            stock[code] = StockItem(code, description or "", tax_code_id(tax_code) if tax_code else None,
+                                    nominal or "", unit or "")
+        rates = {int(code_id): pennies(rate) for code_id, rate in
+                 cursor.execute("SELECT TAX_CODE_ID, TAX_RATE FROM TAX_CODE").fetchall()}
+        accounts = {ref.upper() for (ref,) in cursor.execute(
+            "SELECT ACCOUNT_REF FROM SALES_LEDGER WHERE RECORD_DELETED = 0 OR RECORD_DELETED IS NULL").fetchall()}
+    finally:
+        cursor.close()
+        connection.rollback()
+    return CompanyFacts(stock=stock, tax_rates=rates, accounts=accounts)
+
+
+def find_order_number(cursor: Any, customer_order_number: str) -> int | None:
+    row = cursor.execute("SELECT ORDER_NUMBER FROM SALES_ORDER WHERE CUST_ORDER_NUMBER = ? "
+                         "AND (RECORD_DELETED = 0 OR RECORD_DELETED IS NULL) ORDER BY ORDER_NUMBER",
+                         customer_order_number).fetchone()
+    return int(row[0]) if row else None
+
+
+def find_order_numbers(connection: Any, customer_order_numbers: list[str]) -> dict[str, int]:
+    """Sage order numbers of the given Amazon order ids that are already in Sage."""
+    cursor = connection.cursor()
+    try:
+        return {number: found for number in customer_order_numbers
+                if (found := find_order_number(cursor, number)) is not None}
+    finally:
+        cursor.close()
+        connection.rollback()
+
+
+def _insert(cursor: Any, table: str, row: dict[str, Any]) -> None:
+    columns = ", ".join(row)
+    markers = ", ".join("?" * len(row))
+    cursor.execute(f"INSERT INTO {table} ({columns}) VALUES ({markers})", [_sql_value(v) for v in row.values()])
+
+
+def insert_sales_order(connection: Any, rows: SageOrderRows, *, now: datetime | None = None) -> tuple[int, bool]:
+    """Write one order in one transaction; return ``(order number, inserted)``.
+
+    When the order's ``CUST_ORDER_NUMBER`` is already in Sage nothing is written and the
+    existing number comes back with ``inserted=False``. Sage's next order number is
+    taken inside the same transaction. Any error rolls the whole order back.
+    """
+    stamp = (now or datetime.now()).replace(microsecond=0)
+    cursor = connection.cursor()
+    try:
+        existing = find_order_number(cursor, rows.header["CUST_ORDER_NUMBER"])
+        if existing is not None:
+            connection.rollback()
+            return existing, False
+        last = cursor.execute("SELECT MAX(ORDER_NUMBER) FROM SALES_ORDER").fetchone()[0]
+        number = int(last or 0) + 1
+        audit = {"RECORD_CREATE_DATE": stamp, "RECORD_MODIFY_DATE": stamp, "RECORD_DELETED": 0}
+        _insert(cursor, "SALES_ORDER", {"ORDER_NUMBER": number, **rows.header, **audit})
+        for item in rows.items:
+            _insert(cursor, "SOP_ITEM", {"ORDER_NUMBER": number, **item, **audit})
+        connection.commit()
+        return number, True
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        cursor.close()

@@ -1,0 +1,43 @@
+"""Auto Mapper: transform a run file with an XSLT 1.0 mapping (Zynk's Auto Mapper task)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.exceptions import AirflowException
+from airflow.sdk import BaseOperator
+
+from amazon_sage.core.xslt import MappingError, apply_mapping
+from amazon_sage.operators.run_context import run_folder_of
+
+
+class AutoMapperOperator(BaseOperator):
+    """Apply ``mapping`` to ``input_file`` with named ``parameters``; write ``output_name`` in the run folder.
+
+    Any stylesheet works, so users can customise mappings; it runs with file and network
+    access denied. A broken input or mapping fails the task naming the file and line.
+    Returns the output path.
+    """
+
+    template_fields: Sequence[str] = ("input_file", "parameters")
+    ui_color = "#c6e2ff"
+
+    def __init__(self, *, input_file: str, mapping: str | Path, output_name: str,
+                 parameters: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.input_file = input_file
+        self.mapping = mapping
+        self.output_name = output_name
+        self.parameters = parameters or {}
+
+    def execute(self, context: Any) -> str:
+        output = run_folder_of(context) / self.output_name
+        try:
+            apply_mapping(Path(self.input_file), Path(self.mapping), output, self.parameters)
+        except MappingError as exc:
+            raise AirflowException(str(exc)) from None
+        self.log.info("Auto Mapper: %s -> %s with %s", Path(self.input_file).name, output.name,
+                      Path(self.mapping).name)
+        return str(output)

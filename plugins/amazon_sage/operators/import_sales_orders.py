@@ -1,0 +1,68 @@
+"""Import Sales Orders: Zynk XML sales orders -> Sage 50 SALES_ORDER and SOP_ITEM."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyodbc
+from airflow.exceptions import AirflowException
+from airflow.sdk import BaseOperator
+
+from amazon_sage import settings
+from amazon_sage.core.sales_order_import import import_sales_orders
+from amazon_sage.core.xslt import MappingError
+from amazon_sage.operators.run_context import as_list, run_folder_of
+
+MAX_LISTED = 50
+
+
+class Sage50ImportSalesOrdersOperator(BaseOperator):
+    """Import each order in one transaction; write success, fail and skipped files.
+
+    Orders already in Sage (by ``CUST_ORDER_NUMBER``) are skipped, not failed. Orders with
+    problems go to the fail file and the rest are imported. The task fails only when the
+    phase cannot work (unreadable input, Sage unreachable or locked). Returns the success
+    file's path; XCom keys ``fail_file``, ``skipped_file`` and ``counts`` carry the rest.
+    """
+
+    template_fields: Sequence[str] = ("input_file", "import_statuses")
+    ui_color = "#00b050"
+
+    def __init__(self, *, input_file: str, sage_conn_id: str | None = None, import_statuses: Any = None,
+                 unknown_sku_action: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.input_file = input_file
+        self.sage_conn_id = sage_conn_id
+        self.import_statuses = import_statuses
+        self.unknown_sku_action = unknown_sku_action
+
+    def execute(self, context: Any) -> str:
+        from amazon_sage.hooks.sage50 import Sage50Hook
+
+        hook = Sage50Hook(self.sage_conn_id)
+        statuses = set(as_list(self.import_statuses) or settings.get_list("ORDER_STATUSES"))
+        action = self.unknown_sku_action or settings.get("UNKNOWN_SKU_ACTION")
+        try:
+            result = import_sales_orders(Path(self.input_file), run_folder_of(context), hook.connect,
+                                         import_statuses=statuses, unknown_sku_action=action)
+        except MappingError as exc:
+            raise AirflowException(str(exc)) from None
+        except pyodbc.Error as exc:
+            raise hook.explain(exc) from None
+        ti = context["ti"]
+        ti.xcom_push(key="fail_file", value=str(result.fail_file))
+        ti.xcom_push(key="skipped_file", value=str(result.skipped_file))
+        counts = result.counts()
+        ti.xcom_push(key="counts", value={"in": counts["in"], "out": counts["imported"], "failed": counts["failed"],
+                                          "skipped": counts["skipped"], "duplicates": counts["duplicates"],
+                                          "attention": counts["attention"]})
+        for order_id, error in result.failures[:MAX_LISTED]:
+            self.log.warning("Failed order %s: %s", order_id, error)
+        for order_id, number in result.attention_orders:
+            self.log.warning("NEEDS ATTENTION: order %s was cancelled on Amazon after import as Sage order %d; "
+                             "review it in Sage (nothing was changed)", order_id, number)
+        self.log.info("Import Sales Orders summary: %(in)d in, %(imported)d imported, %(failed)d failed, "
+                      "%(skipped)d skipped (%(duplicates)d already in Sage), %(attention)d need attention", counts)
+        return str(result.success_file)

@@ -1,0 +1,22 @@
+"""What every phase operator needs from the task context: its run's working folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from amazon_sage import settings
+from amazon_sage.core.run_folder import run_folder
+
+
+def run_folder_of(context: Any) -> Path:
+    """The private working folder of this DAG run, created on first use."""
+    return run_folder(settings.work_root(), context["dag"].dag_id, context["run_id"])
+
+
+def as_list(value: Any) -> list[str]:
+    """A Param that may arrive as a list or a comma-separated string, upper-cased."""
+    if value is None or value == "None":
+        return []
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    return [str(item).strip().upper() for item in items if str(item).strip()]

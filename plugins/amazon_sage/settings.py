@@ -1,0 +1,158 @@
+"""Every setting of the product, named once.
+
+Each setting has a default and may be overridden by an environment variable named
+``AMAZON_SAGE_<NAME>``. Values are read when asked for (never cached), so a worker
+picks up a changed environment on its next task and tests can set variables freely.
+Per-run overrides come from DAG Params, not from here.
+
+The README's settings table is checked against ``SETTINGS`` by a test, so a new
+setting must be documented there with its Zynk equivalent.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_PREFIX = "AMAZON_SAGE_"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name, default, Zynk equivalent and meaning."""
+
+    name: str
+    default: str
+    zynk: str
+    doc: str
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.name
+
+
+def _airflow_home() -> Path:
+    return Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        # Connections
+        Setting("SP_API_CONN_ID", "amazon_sp_api_default", "Amazon connection (Merchant ID, MWS token)",
+                "Airflow connection holding the LWA app, refresh token, seller id and marketplace."),
+        Setting("SAGE_CONN_ID", "sage50_default", "Sage 50 Connection",
+                "Airflow ODBC connection to the Sage 50 company."),
+        # Files
+        Setting("WORK_ROOT", "", "Workflow working directory",
+                "Root of the per-run working folders <root>/<dag_id>/<run_id>/. "
+                "Empty means $AIRFLOW_HOME/amazon_sage/work."),
+        Setting("ARCHIVE_DESTINATION", "", "Archive Workflow Data: Archive Folder",
+                "Folder that receives one zip per run. Empty means $AIRFLOW_HOME/amazon_sage/archive."),
+        Setting("MAPPINGS_DIR", "", "Auto Mapper: Mapping",
+                "Folder of the XSLT mappings. Empty means include/mappings in the project."),
+        # Download Orders
+        Setting("ORDERS_SCHEDULE", "*/15 * * * *", "Run on a schedule (every 15 minutes)",
+                "Cron schedule of amazon_orders_to_sage; each run takes orders updated in its interval."),
+        Setting("DOWNLOAD_FROM", "2026-01-01T00:00:00+00:00", "Download Orders: Download From",
+                "First instant orders are downloaded from; the DAG's start_date and the earliest backfill date."),
+        Setting("EXPORT_DATE", "", "Download Orders: Export Date (Download Date)",
+                "Optional floor on the purchase date: orders placed before it are never imported."),
+        Setting("ORDER_STATUSES", "UNSHIPPED,PARTIALLY_SHIPPED,SHIPPED", "Download Orders: Order Status",
+                "Fulfilment statuses that are imported into Sage (comma-separated)."),
+        Setting("WATCH_CANCELLATIONS", "true", "(none)",
+                "Also download CANCELLED orders so that an imported order cancelled later is reported."),
+        Setting("WINDOW_OVERLAP_MINUTES", "5", "(none)",
+                "Minutes each scheduled window starts before its interval, against Amazon's late updates."),
+        # Auto Mapper (orders)
+        Setting("ORDERS_MAPPING", "amazon_orders_to_zynk_sales_orders.xslt", "Auto Mapper: Mapping",
+                "Mapping from Amazon orders to Zynk sales orders (a file in MAPPINGS_DIR or a path)."),
+        Setting("ACCOUNT_REFERENCE", "AMAZON", "Mapping parameter AccountReference (AMAZONSALES)",
+                "Sage customer account for Amazon orders (8 characters at most)."),
+        Setting("TAX_CODE", "1", "Mapping parameter TaxCode", "Sage tax code number for item lines (1 = T1)."),
+        Setting("TAX_RATE", "20", "Mapping parameter TaxRate", "VAT rate (%) used to net VAT-inclusive prices."),
+        Setting("NOMINAL_CODE", "4000", "Mapping parameter NominalCode (5000)", "Sales nominal code of item lines."),
+        Setting("CARRIAGE_CODE", "CARRIAGE", "Mapping parameter CarriageCode", "Sku written on the carriage line."),
+        Setting("CARRIAGE_NOMINAL_CODE", "4905", "(carriage nominal)", "Nominal code of carriage."),
+        Setting("TAKEN_BY", "Amazon", "Mapping parameter TakenBy (Amazon_Zynk)", "Sage 'Order Taken By'."),
+        Setting("VAT_INCLUSIVE_ITEM", "true", "Mapping parameter VATInclusiveItem",
+                "Amazon item prices include VAT and are netted down."),
+        Setting("VAT_INCLUSIVE_CARRIAGE", "true", "Mapping parameter VATInclusiveCarriage",
+                "Amazon shipping prices include VAT and are netted down."),
+        Setting("BANK_ACCOUNT", "1200", "Mapping parameter BankAccount", "Sage bank nominal of the payment."),
+        Setting("ADD_PAYMENT_DETAILS", "true", "Mapping parameter AddPaymentDetails",
+                "Write PaymentAmount (what the buyer paid); the import checks the order's gross against it."),
+        # Import Sales Orders
+        Setting("UNKNOWN_SKU_ACTION", "fail", "Import: AutoCreateProducts / DefaultProductCode",
+                "'fail' fails an order with an unknown SKU; 'special' imports the line as Sage item S1."),
+        # Task behaviour
+        Setting("TASK_RETRIES", "3", "Can Resume From Failure", "Airflow retries of every task."),
+        Setting("RETRY_DELAY_SECONDS", "60", "(none)", "First retry delay; it doubles on each retry."),
+        Setting("SP_API_MAX_ATTEMPTS", "8", "APICallDelay (fixed 1000 ms)",
+                "Attempts per SP-API call on 429 or 5xx before the task fails."),
+        Setting("SP_API_BACKOFF_CAP_SECONDS", "60", "(none)", "Longest single wait between SP-API attempts."),
+        Setting("SP_API_RATE_LIMITS", "", "(none)",
+                "JSON overrides of Amazon's rate limits, e.g. {\"searchOrders\": [0.0056, 20]} (rate/s, burst)."),
+    )
+}
+
+
+def get(name: str) -> str:
+    """Return the value of setting ``name``: the environment variable if set, else the default."""
+    setting = SETTINGS[name]
+    return os.environ.get(setting.env_var, setting.default)
+
+
+def get_bool(name: str) -> bool:
+    value = get(name).strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"{SETTINGS[name].env_var}={value!r} is not a boolean (use true or false)")
+
+
+def get_int(name: str) -> int:
+    try:
+        return int(get(name))
+    except ValueError:
+        raise ValueError(f"{SETTINGS[name].env_var}={get(name)!r} is not a whole number") from None
+
+
+def get_list(name: str) -> list[str]:
+    return [part.strip().upper() for part in get(name).split(",") if part.strip()]
+
+
+def work_root() -> Path:
+    return Path(get("WORK_ROOT") or _airflow_home() / "amazon_sage" / "work")
+
+
+def archive_destination() -> str:
+    return get("ARCHIVE_DESTINATION") or str(_airflow_home() / "amazon_sage" / "archive")
+
+
+def mapping_path(setting_name: str) -> Path:
+    """Resolve a mapping setting: an absolute path, or a file name in MAPPINGS_DIR."""
+    value = Path(get(setting_name))
+    if value.is_absolute():
+        return value
+    return Path(get("MAPPINGS_DIR") or PROJECT_ROOT / "include" / "mappings") / value
+
+
+def orders_mapping_parameters() -> dict[str, str]:
+    """The Zynk template's parameters for the orders mapping, from settings."""
+    return {
+        "AccountReference": get("ACCOUNT_REFERENCE"),
+        "TaxCode": get("TAX_CODE"),
+        "TaxRate": get("TAX_RATE"),
+        "NominalCode": get("NOMINAL_CODE"),
+        "CarriageCode": get("CARRIAGE_CODE"),
+        "CarriageNominalCode": get("CARRIAGE_NOMINAL_CODE"),
+        "TakenBy": get("TAKEN_BY"),
+        "VATInclusiveItem": str(get_bool("VAT_INCLUSIVE_ITEM")).lower(),
+        "VATInclusiveCarriage": str(get_bool("VAT_INCLUSIVE_CARRIAGE")).lower(),
+        "BankAccount": get("BANK_ACCOUNT"),
+        "AddPaymentDetails": str(get_bool("ADD_PAYMENT_DETAILS")).lower(),
+    }
