@@ -196,9 +196,12 @@ class Sandbox:
             return 429, "json"
         return chosen.status, chosen.body
 
-    def take_token(self, operation: str) -> bool:
+    def count_call(self, operation: str) -> None:
         with self.state.lock:
             self.state.calls[operation] = self.state.calls.get(operation, 0) + 1
+
+    def take_token(self, operation: str) -> bool:
+        with self.state.lock:
             bucket = self.state.buckets.get(operation)
             if bucket is None:
                 bucket = self.state.buckets[operation] = ServerBucket(*self.state.limits[operation])
@@ -379,6 +382,7 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             limit = {"x-amzn-RateLimit-Limit": str(sandbox.state.limits[operation][0])}
             try:
                 sandbox.check_access(self.headers.get("x-amz-access-token"))
+                sandbox.count_call(operation)
                 injected = sandbox.apply_faults(operation)
                 if injected and injected[0] == 429 or not sandbox.take_token(operation):
                     raise ApiError(429, "QuotaExceeded", "You exceeded your quota for the requested resource.")

@@ -72,18 +72,19 @@ def call_within_rate_limit(operation: str, bucket: TokenBucket, call: Callable[[
             failed_in_a_row = 0
             if exc.rate_limit:
                 bucket.set_rate(exc.rate_limit)
-            bucket.drain()
-            # The next acquire() already waits one refill interval; wait longer on a storm.
-            extra = min(policy.backoff_cap, (2 ** (throttled_in_a_row - 1) - 1) / bucket.rate)
-            log.warning("%s throttled by Amazon (429), attempt %d of %d; waiting %.1fs more than the rate",
-                        operation, attempt, policy.max_attempts, extra)
+            # The next acquire() waits one refill interval, doubling on each 429 in a row.
+            debt = min(2 ** (throttled_in_a_row - 1) - 1, policy.backoff_cap * bucket.rate)
+            bucket.drain(debt)
+            log.warning("%s throttled by Amazon (429), attempt %d of %d; next call in %.1fs",
+                        operation, attempt, policy.max_attempts, bucket.wait_time())
+            extra = 0.0
             last: Exception = exc
         except SpApiUnavailable as exc:
             failed_in_a_row += 1
             throttled_in_a_row = 0
             extra = min(policy.backoff_cap, policy.server_error_base * 2 ** (failed_in_a_row - 1))
-            log.warning("%s failed on Amazon's side (%s), attempt %d of %d; retrying in %.1fs",
-                        operation, exc, attempt, policy.max_attempts, extra)
+            log.warning("%s failed on Amazon's side (%s), attempt %d of %d", operation, exc, attempt,
+                        policy.max_attempts)
             last = exc
         if attempt < policy.max_attempts and extra > 0:
             policy.sleep(extra)

@@ -57,7 +57,11 @@ class TokenBucket:
             self._refill()
             self.rate = rate
 
-    def drain(self) -> None:
-        """Amazon said 429: its bucket is empty whatever our model thought."""
+    def drain(self, debt: float = 0.0) -> None:
+        """Amazon said 429: its bucket is empty whatever our model thought.
+
+        ``debt`` extra tokens must refill before the next call, which is how a storm of
+        429s backs off: the wait grows in whole refill intervals.
+        """
         self._refill()
-        self.tokens = min(self.tokens, 0.0)
+        self.tokens = min(self.tokens, 0.0) - debt

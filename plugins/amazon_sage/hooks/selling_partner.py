@@ -30,6 +30,7 @@ from amazon_sage import settings
 from amazon_sage.core.rate_limited_calls import (
     AMAZON_RATE_LIMITS,
     RetryPolicy,
+    SpApiGaveUp,
     SpApiThrottled,
     SpApiUnavailable,
     call_within_rate_limit,
@@ -169,6 +170,8 @@ class SellingPartnerHook(BaseHook):
 
         try:
             return call_within_rate_limit(operation, self.bucket(operation), attempt, self.retry_policy)
+        except SpApiGaveUp as exc:
+            raise AirflowException(str(exc)) from None
         except AuthorizationError as exc:
             raise AirflowException(
                 f"Login with Amazon refused the credentials of connection '{self.sp_api_conn_id}' "

@@ -1,0 +1,67 @@
+"""Shared fixtures: a real Airflow home on SQLite, the SP-API sandbox over HTTP, a sample company.
+
+Airflow reads its configuration at import, so the environment is set here, before any test
+module imports it. Each test gets its own sample company, sandbox and refresh token (the
+SP-API library caches access tokens per refresh token, process-wide).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(PROJECT / "plugins"), str(PROJECT)]
+
+from embedded.airflow_env import airflow_environment, sp_api_connection  # noqa: E402
+
+SESSION_HOME = Path(tempfile.mkdtemp(prefix="amazon-sage-airflow-"))
+os.environ.update(airflow_environment(SESSION_HOME, sandbox_url="http://127.0.0.1:9", company=SESSION_HOME / "none.db"))
+for trap in ("SP_API_DEFAULT_MARKETPLACE", "AWS_ENV"):
+    os.environ.pop(trap, None)
+
+from embedded.order_generator import generate_orders  # noqa: E402
+from embedded.sample_company import create_company  # noqa: E402
+from embedded.spapi_sandbox import Sandbox, SandboxServer  # noqa: E402
+
+ORDERS_START = datetime(2026, 11, 16, tzinfo=timezone.utc)
+_tokens = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Airflow's metadata tables in the session's SQLite home, created once."""
+    from airflow.utils.db import initdb
+
+    initdb()
+    return SESSION_HOME
+
+
+@pytest.fixture
+def company(tmp_path: Path) -> Path:
+    return create_company(tmp_path / "sage" / "company.db")
+
+
+@pytest.fixture
+def sandbox_server() -> Iterator[SandboxServer]:
+    with SandboxServer(Sandbox(generate_orders(40, ORDERS_START, days=3))) as server:
+        yield server
+
+
+@pytest.fixture
+def product_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sandbox_server: SandboxServer,
+                company: Path) -> dict[str, str]:
+    """Connections and folders for the product, pointing at this test's sandbox and company."""
+    env = airflow_environment(SESSION_HOME, sandbox_url=sandbox_server.url, company=company,
+                              work_root=tmp_path / "work", archive=tmp_path / "archive")
+    env["AIRFLOW_CONN_AMAZON_SP_API_DEFAULT"] = sp_api_connection(sandbox_server.url, f"Atzr|test-{next(_tokens)}")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env

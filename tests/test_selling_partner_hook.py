@@ -1,0 +1,86 @@
+"""SellingPartnerHook against the sandbox, through python-amazon-sp-api over real HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from airflow.exceptions import AirflowException
+
+from amazon_sage.hooks.selling_partner import SellingPartnerHook
+from embedded.airflow_env import sp_api_connection
+from embedded.order_generator import generate_orders
+from tests.conftest import ORDERS_START
+
+STATUSES = ["UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED", "CANCELLED", "PENDING"]
+WINDOW = {"last_updated_after": "2026-11-15T00:00:00Z", "last_updated_before": "2026-11-25T00:00:00Z"}
+
+
+@pytest.fixture
+def many_orders(sandbox_server, product_env, monkeypatch):
+    """250 orders (3 pages) and limits fast enough for a test: 50/s, burst 5, on both sides."""
+    sandbox = sandbox_server.sandbox
+    sandbox.state.versions.clear()
+    sandbox.state.add_versions(generate_orders(250, ORDERS_START, days=3))
+    sandbox.configure({"rate_limits": {"searchOrders": [50, 5]}})
+    monkeypatch.setenv("AMAZON_SAGE_SP_API_RATE_LIMITS", json.dumps({"searchOrders": [50, 5]}))
+    monkeypatch.setenv("AMAZON_SAGE_SP_API_BACKOFF_CAP_SECONDS", "1")
+    return sandbox
+
+
+def _order_ids(hook: SellingPartnerHook) -> list[str]:
+    return [order["orderId"] for page in hook.search_orders(fulfillment_statuses=STATUSES, **WINDOW)
+            for order in page["orders"]]
+
+
+def test_pages_through_every_order_once(many_orders) -> None:
+    ids = _order_ids(SellingPartnerHook())
+    assert len(ids) == len(set(ids)) == 250
+    assert many_orders.state.calls["searchOrders"] == 3
+    assert many_orders.state.throttled == {}
+
+
+@pytest.mark.parametrize("fault", [
+    {"kind": "throttle", "after": 1, "count": 4},
+    {"kind": "status", "status": 503, "after": 1, "count": 3},
+    {"kind": "status", "status": 500, "body": "html", "after": 2, "count": 2},
+])
+def test_429_storms_and_5xx_bursts_mid_paging_lose_and_double_nothing(many_orders, fault) -> None:
+    many_orders.configure({"faults": [{"operation": "searchOrders", **fault}]})
+    ids = _order_ids(SellingPartnerHook())
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 250
+    assert many_orders.state.calls["searchOrders"] == 3 + fault["count"]
+
+
+def test_gives_up_with_a_clear_error_after_bounded_attempts(many_orders, monkeypatch) -> None:
+    monkeypatch.setenv("AMAZON_SAGE_SP_API_MAX_ATTEMPTS", "3")
+    many_orders.configure({"faults": [{"operation": "searchOrders", "kind": "status", "status": 503, "count": None}]})
+    with pytest.raises(AirflowException, match="still failing after 3 attempts"):
+        _order_ids(SellingPartnerHook())
+    assert many_orders.state.calls["searchOrders"] == 3
+
+
+def test_paces_itself_to_the_rate_amazon_announces(many_orders, monkeypatch) -> None:
+    """The client starts with a too-high rate; the header brings it down before any 429."""
+    many_orders.configure({"rate_limits": {"searchOrders": [20, 2]}})
+    monkeypatch.setenv("AMAZON_SAGE_SP_API_RATE_LIMITS", json.dumps({"searchOrders": [1000, 2]}))
+    many_orders.state.add_versions(generate_orders(600, ORDERS_START, days=3, seed=99))
+    ids = _order_ids(SellingPartnerHook())
+    assert len(ids) == len(set(ids)) == 850
+    assert many_orders.state.throttled == {}
+
+
+def test_refused_refresh_token_names_the_connection_to_fix(many_orders, monkeypatch, sandbox_server) -> None:
+    many_orders.configure({"revoked_refresh_tokens": ["Atzr|revoked"]})
+    monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT", sp_api_connection(sandbox_server.url, "Atzr|revoked"))
+    with pytest.raises(AirflowException, match="amazon_sp_api_default.*refresh_token") as caught:
+        _order_ids(SellingPartnerHook())
+    assert "Atzr|revoked" not in str(caught.value)
+
+
+def test_library_traps_are_defused(many_orders, monkeypatch) -> None:
+    monkeypatch.setenv("SP_API_DEFAULT_MARKETPLACE", "US")
+    assert len(_order_ids(SellingPartnerHook())) == 250  # the UK sandbox was still used
+    monkeypatch.setenv("AWS_ENV", "SANDBOX")
+    with pytest.raises(AirflowException, match="AWS_ENV=SANDBOX"):
+        _order_ids(SellingPartnerHook())
