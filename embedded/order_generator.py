@@ -14,18 +14,19 @@ orders. The first orders cover the awkward cases on purpose:
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from embedded.catalogue import CATALOGUE, UNKNOWN_TO_SAGE, BY_SKU
+from embedded.catalogue import BY_SKU, CATALOGUE, UNKNOWN_TO_SAGE
 
 UK_MARKETPLACE = "A1F83G8C2ARO7P"
 FIRST_NAMES = ["Oliver", "Amelia", "Harry", "Isla", "George", "Ava", "Noah", "Mia", "Siobhán", "Dafydd", "Zoë",
                "Eilidh", "Ruairí", "Aoife", "Łukasz", "Anaïs", "José"]
 SURNAMES = ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "O'Brien", "Ní Bhriain", "Müller",
             "Nowak", "Hughes", "MacLeod", "Ó Súilleabháin"]
-PLACES = [("Leeds", "West Yorkshire", "LS1 4AB"), ("Bristol", "", "BS1 5TR"), ("Cardiff", "South Glamorgan", "CF10 1EP"),
+PLACES = [("Leeds", "West Yorkshire", "LS1 4AB"), ("Bristol", "", "BS1 5TR"),
+          ("Cardiff", "South Glamorgan", "CF10 1EP"),
           ("Edinburgh", "Midlothian", "EH1 1YZ"), ("Newcastle upon Tyne", "Tyne and Wear", "NE2 1AA"),
           ("Belfast", "County Antrim", "BT1 5GS"), ("Manchester", "Greater Manchester", "M1 1AE"),
           ("Norwich", "Norfolk", "NR2 1NH"), ("Inverness", "Highland", "IV1 1QT")]
@@ -39,7 +40,7 @@ def _money(amount: Decimal) -> dict[str, str]:
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _order_id(rng: random.Random) -> str:
@@ -100,7 +101,8 @@ def _order_proceeds(items: list[dict[str, Any]]) -> dict[str, Any]:
     totals: dict[str, Decimal] = {}
     for item in items:
         for breakdown in item["proceeds"]["breakdowns"]:
-            totals[breakdown["type"]] = totals.get(breakdown["type"], Decimal(0)) + Decimal(breakdown["subtotal"]["amount"])
+            amount = Decimal(breakdown["subtotal"]["amount"])
+            totals[breakdown["type"]] = totals.get(breakdown["type"], Decimal(0)) + amount
     grand = sum((Decimal(item["proceeds"]["proceedsTotal"]["amount"]) for item in items), Decimal(0))
     return {"grandTotal": _money(grand),
             "breakdowns": [{"type": kind, "subtotal": _money(amount)} for kind, amount in totals.items()]}
@@ -134,7 +136,7 @@ def _build(rng: random.Random, index: int, created: datetime) -> list[dict[str, 
         skus, quantities, shipping = ["TEAPOT-CAST-1L", "INFUSER-STEEL"], [1, 3], Decimal("3.99")
         discounts[0] = (Decimal("5.00"), Decimal("3.99"), "PROMO-AUTUMN-5OFF")
     items = []
-    for n, (sku, quantity) in enumerate(zip(skus, quantities)):
+    for n, (sku, quantity) in enumerate(zip(skus, quantities, strict=True)):
         item_discount, shipping_discount, promotion = discounts.get(n, (Decimal(0), Decimal(0), ""))
         items.append(_item(rng, f"{order_id[4:11]}{n:07d}", sku, quantity, shipping if n == 0 else Decimal(0),
                            item_discount, shipping_discount, promotion, priced))

@@ -17,7 +17,7 @@ import shlex
 import subprocess
 import sys
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyodbc
@@ -67,7 +67,7 @@ def main() -> None:
     if args.fresh_company or not company.exists():
         create_company(company)
     log = VAR / "run-embedded-default.log"
-    start = (datetime.now(timezone.utc) - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    start = (datetime.now(UTC) - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
     sandbox = Sandbox(generate_orders(args.orders, start, days=2.5))
 
     with SandboxServer(sandbox, args.port) as server:

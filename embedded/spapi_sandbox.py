@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import json
 import random
@@ -31,7 +32,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -70,12 +71,12 @@ def _parse_time(value: str, name: str) -> datetime:
     except ValueError:
         raise ApiError(400, "InvalidInput", f"Invalid date format for {name}: {value!r}. Use ISO 8601.") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)  # Amazon reads naive times as UTC
+        parsed = parsed.replace(tzinfo=UTC)  # Amazon reads naive times as UTC
     return parsed
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ServerBucket:
@@ -130,7 +131,7 @@ class SandboxState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def now(self) -> datetime:
-        return self.clock or datetime.now(timezone.utc)
+        return self.clock or datetime.now(UTC)
 
     def add_versions(self, versions: list[dict[str, Any]]) -> None:
         for version in versions:
@@ -384,7 +385,7 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 sandbox.check_access(self.headers.get("x-amz-access-token"))
                 sandbox.count_call(operation)
                 injected = sandbox.apply_faults(operation)
-                if injected and injected[0] == 429 or not sandbox.take_token(operation):
+                if (injected and injected[0] == 429) or not sandbox.take_token(operation):
                     raise ApiError(429, "QuotaExceeded", "You exceeded your quota for the requested resource.")
                 if injected:
                     status, kind = injected
@@ -396,7 +397,7 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             except ApiError as exc:
                 self._error(exc, limit if exc.status == 429 else None)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             url = urlsplit(self.path)
             if url.path == SEARCH_PATH:
                 query = parse_qs(url.query, keep_blank_values=True)
@@ -408,7 +409,7 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             else:
                 self._error(ApiError(404, "NotFound", f"No such resource {url.path}"))
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             url = urlsplit(self.path)
             try:
                 if url.path == "/auth/o2/token":
@@ -465,16 +466,14 @@ def main() -> None:
     parser.add_argument("--days-ago", type=float, default=3.0, help="orders start this many days ago")
     parser.add_argument("--rate-limits", default="", help='JSON, e.g. {"searchOrders": [2, 5]}')
     args = parser.parse_args()
-    start = (datetime.now(timezone.utc) - timedelta(days=args.days_ago)).replace(minute=0, second=0, microsecond=0)
+    start = (datetime.now(UTC) - timedelta(days=args.days_ago)).replace(minute=0, second=0, microsecond=0)
     sandbox = Sandbox(generate_orders(args.orders, start, days=max(args.days_ago - 0.5, 0.5)))
     if args.rate_limits:
         sandbox.configure({"rate_limits": json.loads(args.rate_limits)})
     server = SandboxServer(sandbox, args.port)
     print(f"SP-API sandbox on {server.url} with {args.orders} orders from {_iso(start)}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

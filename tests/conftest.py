@@ -1,7 +1,8 @@
 """Shared fixtures: a real Airflow home on SQLite, the SP-API sandbox over HTTP, a sample company.
 
 Airflow reads its configuration at import, so the environment is set here, before any test
-module imports it. Each test gets its own sample company, sandbox and refresh token (the
+module imports it. Never import this module from a test: pytest loads it as ``conftest``, and
+a second import would make a second Airflow home. Each test gets its own sample company, sandbox and refresh token (the
 SP-API library caches access tokens per refresh token, process-wide).
 """
 
@@ -12,7 +13,6 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -30,8 +30,8 @@ for trap in ("SP_API_DEFAULT_MARKETPLACE", "AWS_ENV"):
 from embedded.order_generator import generate_orders  # noqa: E402
 from embedded.sample_company import create_company  # noqa: E402
 from embedded.spapi_sandbox import Sandbox, SandboxServer  # noqa: E402
+from tests.helpers import ORDERS_START  # noqa: E402
 
-ORDERS_START = datetime(2026, 11, 16, tzinfo=timezone.utc)
 _tokens = itertools.count()
 
 

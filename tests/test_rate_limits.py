@@ -70,7 +70,7 @@ def test_server_errors_are_retried_then_reported_with_advice() -> None:
     clock = FakeClock()
     bucket = TokenBucket(rate=100.0, burst=10, clock=clock, sleep=clock.sleep)
     call, calls = _flaky([SpApiUnavailable("HTTP 503")] * 10)
-    with pytest.raises(SpApiGaveUp, match="still failing after 3 attempts.*HTTP 503"):
+    with pytest.raises(SpApiGaveUp, match=r"still failing after 3 attempts.*HTTP 503"):
         call_within_rate_limit("searchOrders", bucket, call, RetryPolicy(max_attempts=3, sleep=clock.sleep))
     assert calls["n"] == 3
     assert clock.sleeps == [0.5, 1.0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -12,7 +12,7 @@ from embedded.catalogue import UNKNOWN_TO_SAGE
 from embedded.order_generator import generate_orders
 from embedded.spapi_sandbox import SEARCH_PATH, Sandbox, SandboxServer
 
-START = datetime(2026, 11, 16, tzinfo=timezone.utc)
+START = datetime(2026, 11, 16, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_pages_cover_the_window_once_and_tokens_need_the_same_filters(server) ->
 
 
 def test_before_bound_must_be_two_minutes_old(server) -> None:
-    too_recent = (datetime.now(timezone.utc) - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    too_recent = (datetime.now(UTC) - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     answer = _search(server.url, _token(server.url), lastUpdatedBefore=too_recent)
     assert answer.status_code == 400
     error = answer.json()["errors"][0]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from airflow.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage.hooks.selling_partner import SellingPartnerHook
 from embedded.airflow_env import sp_api_connection
 from embedded.order_generator import generate_orders
-from tests.conftest import ORDERS_START
+from tests.helpers import ORDERS_START
 
 STATUSES = ["UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED", "CANCELLED", "PENDING"]
 WINDOW = {"last_updated_after": "2026-11-15T00:00:00Z", "last_updated_before": "2026-11-25T00:00:00Z"}
@@ -73,7 +73,7 @@ def test_paces_itself_to_the_rate_amazon_announces(many_orders, monkeypatch) -> 
 def test_refused_refresh_token_names_the_connection_to_fix(many_orders, monkeypatch, sandbox_server) -> None:
     many_orders.configure({"revoked_refresh_tokens": ["Atzr|revoked"]})
     monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT", sp_api_connection(sandbox_server.url, "Atzr|revoked"))
-    with pytest.raises(AirflowException, match="amazon_sp_api_default.*refresh_token") as caught:
+    with pytest.raises(AirflowException, match=r"amazon_sp_api_default.*refresh_token") as caught:
         _order_ids(SellingPartnerHook())
     assert "Atzr|revoked" not in str(caught.value)
 

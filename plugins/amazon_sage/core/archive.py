@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from amazon_sage.core.files import PRIVATE_FILE, atomic_output, private_dir
@@ -21,7 +21,7 @@ class ArchiveError(Exception):
 
 
 def archive_name(dag_id: str, run_id: str, when: datetime) -> str:
-    return f"{when.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}_{safe_name(dag_id)}_{safe_name(run_id)}.zip"
+    return f"{when.astimezone(UTC):%Y%m%dT%H%M%SZ}_{safe_name(dag_id)}_{safe_name(run_id)}.zip"
 
 
 def _sha256(data: bytes) -> str:
@@ -39,7 +39,7 @@ def archive_run_folder(folder: Path, destination: Path, *, dag_id: str, run_id: 
         raise ArchiveError(f"Cannot create archive folder {destination}: {exc.strerror}. Check "
                            "ARCHIVE_DESTINATION and its permissions.") from None
     existing = sorted(destination.glob(f"*_{safe_name(dag_id)}_{safe_name(run_id)}.zip"))
-    target = existing[-1] if existing else destination / archive_name(dag_id, run_id, when or datetime.now(timezone.utc))
+    target = existing[-1] if existing else destination / archive_name(dag_id, run_id, when or datetime.now(UTC))
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     digests = {p.relative_to(folder).as_posix(): _sha256(p.read_bytes()) for p in files}
     try:

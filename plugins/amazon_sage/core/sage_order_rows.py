@@ -163,7 +163,8 @@ def build_rows(order: SalesOrder, facts: CompanyFacts, *, unknown_sku_action: st
     elif len(account) > WIDTH["ACCOUNT_REF"]:
         errors.append(f"account reference {account!r} is longer than Sage's 8 characters")
     elif account not in facts.accounts:
-        errors.append(f"account {account!r} does not exist in Sage's SALES_LEDGER: create it or change ACCOUNT_REFERENCE")
+        errors.append(f"account {account!r} does not exist in Sage's SALES_LEDGER: "
+                      "create it or change ACCOUNT_REFERENCE")
     if not order.lines:
         errors.append("the order has no item lines")
     if len(order.customer_order_number) > WIDTH["CUST_ORDER_NUMBER"]:

@@ -112,8 +112,8 @@ def _import_one(element: Any, connection: Any, facts: Any, files: RecordFiles, j
             result.attention += 1
             result.attention_orders.append((order.id, existing))
         else:
-            files.write("skipped", element, stage="Status filter", sales_order_number=existing,
-                        warnings=[f"Status {order.status} is not imported (imported: {', '.join(sorted(import_statuses))})"])
+            message = f"Status {order.status} is not imported (imported: {', '.join(sorted(import_statuses))})"
+            files.write("skipped", element, stage="Status filter", sales_order_number=existing, warnings=[message])
         result.skipped += 1
         return
 

@@ -27,12 +27,12 @@ def secure_parser() -> etree.XMLParser:
 
 
 def _describe(log: etree._ListErrorLog, fallback_file: Path) -> str:
-    errors = [entry for entry in log if entry.level >= etree.ErrorLevels.WARNING] or list(log)
-    if not errors:
-        return str(fallback_file)
-    first = errors[0]
-    where = f"{first.filename or fallback_file}:{first.line}" if first.line else str(first.filename or fallback_file)
-    return f"{where}: {first.message}"
+    """``file:line: message; message`` from libxslt's error log, which spreads one error over entries."""
+    entries = list(log)
+    located = next((e for e in entries if e.line and e.filename and e.filename != "<string>"), None)
+    where = f"{located.filename}:{located.line}" if located else str(fallback_file)
+    messages = "; ".join(dict.fromkeys(e.message for e in entries)) or "unknown error"
+    return f"{where}: {messages}"
 
 
 def parse_file(path: Path, what: str) -> etree._ElementTree:
@@ -52,7 +52,7 @@ def load_mapping(mapping: Path) -> etree.XSLT:
     try:
         return etree.XSLT(doc, access_control=etree.XSLTAccessControl.DENY_ALL)
     except etree.XSLTParseError as exc:
-        raise MappingError(f"Mapping {_describe(exc.error_log, mapping)} ({exc})") from None
+        raise MappingError(f"Mapping {_describe(exc.error_log, mapping)}") from None
 
 
 def apply_mapping(input_file: Path, mapping: Path, output_file: Path,
@@ -66,7 +66,7 @@ def apply_mapping(input_file: Path, mapping: Path, output_file: Path,
     params = {name: etree.XSLT.strparam(str(value)) for name, value in (parameters or {}).items()}
     try:
         result = transform(source, **params)
-    except etree.XSLTApplyError as exc:
+    except etree.XSLTApplyError:
         raise MappingError(f"Mapping {mapping} failed on {input_file}: "
                            f"{_describe(transform.error_log, mapping)}") from None
     if result.getroot() is None:

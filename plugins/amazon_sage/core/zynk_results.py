@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
 def _messages_block(tag: str, child_tag: str, stage: str, messages: list[str]) -> etree._Element:
     block = etree.Element(tag)
-    when = datetime.now(timezone.utc).astimezone().isoformat()
+    when = datetime.now(UTC).astimezone().isoformat()
     for message in messages:
         entry = etree.SubElement(block, child_tag)
         etree.SubElement(entry, "Date").text = when

@@ -130,7 +130,8 @@ def _line(item: etree._Element, where: str) -> OrderLine:
     return OrderLine(sku=sku, name=_text(item, "Name"), quantity=quantity, unit_price=_decimal(item, "UnitPrice"),
                      unit_discount=_decimal(item, "UnitDiscountAmount") or Decimal(0),
                      description=_text(item, "Description"), comments=_text(item, "Comments"),
-                     tax_code=_int(item, "TaxCode"), tax_rate=_decimal(item, "TaxRate"), nominal_code=_text(item, "NominalCode"),
+                     tax_code=_int(item, "TaxCode"), tax_rate=_decimal(item, "TaxRate"),
+                     nominal_code=_text(item, "NominalCode"),
                      total_net=_decimal(item, "TotalNet"), total_tax=_decimal(item, "TotalTax"))
 
 

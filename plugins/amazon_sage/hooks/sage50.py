@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.exceptions import AirflowException
 from airflow.providers.odbc.hooks.odbc import OdbcHook
+from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
 

@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from airflow.exceptions import AirflowException
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
 from amazon_sage.core.rate_limited_calls import (
@@ -156,8 +156,8 @@ class SellingPartnerHook(BaseHook):
 
     def call(self, operation: str, function: Any, *args: Any, **kwargs: Any) -> Any:
         """Call ``function`` (a bound library method) as SP-API ``operation`` within its limits."""
-        from sp_api.base.exceptions import SellingApiException, SellingApiForbiddenException
         from sp_api.auth.exceptions import AuthorizationError
+        from sp_api.base.exceptions import SellingApiException, SellingApiForbiddenException
 
         def attempt() -> Any:
             try:

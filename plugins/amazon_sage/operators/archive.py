@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from airflow.exceptions import AirflowException
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
 from amazon_sage.core.archive import ArchiveError, archive_run_folder

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow.exceptions import AirflowException
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage.core.xslt import MappingError, apply_mapping
 from amazon_sage.operators.run_context import run_folder_of

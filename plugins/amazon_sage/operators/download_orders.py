@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.exceptions import AirflowSkipException
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
 
 from amazon_sage import settings
 from amazon_sage.core.amazon_orders_xml import write_orders_xml
@@ -45,10 +45,14 @@ class AmazonDownloadOrdersOperator(BaseOperator):
         from amazon_sage.hooks.selling_partner import SellingPartnerHook
 
         statuses = as_list(self.order_statuses) or settings.get_list("ORDER_STATUSES")
-        watch = settings.get_bool("WATCH_CANCELLATIONS") if self.watch_cancellations is None else self.watch_cancellations
+        watch = self.watch_cancellations
+        if watch is None:
+            watch = settings.get_bool("WATCH_CANCELLATIONS")
         if watch and "CANCELLED" not in statuses:
             statuses.append("CANCELLED")
-        overlap = self.overlap_minutes if self.overlap_minutes is not None else settings.get_int("WINDOW_OVERLAP_MINUTES")
+        overlap = self.overlap_minutes
+        if overlap is None:
+            overlap = settings.get_int("WINDOW_OVERLAP_MINUTES")
         window = download_window(
             interval_start=context.get("data_interval_start"), interval_end=context.get("data_interval_end"),
             download_from=parse_instant(self.download_from), download_to=parse_instant(self.download_to),

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pyodbc
-from airflow.exceptions import AirflowException
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
 from amazon_sage.core.sales_order_import import import_sales_orders

@@ -1,0 +1,89 @@
+"""Test helpers that build real inputs (generated orders, mapped with the real mapping) and read Sage."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyodbc
+
+from amazon_sage import settings
+from amazon_sage.core.amazon_orders_xml import write_orders_xml
+from amazon_sage.core.xslt import apply_mapping
+from embedded.order_generator import generate_orders
+from embedded.sample_company import odbc_connection_string
+
+ORDERS_START = datetime(2026, 11, 16, tzinfo=UTC)
+IMPORTED = {"UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED"}
+
+
+def latest_versions(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    latest: dict[str, dict[str, Any]] = {}
+    for version in versions:
+        latest[version["orderId"]] = version
+    return list(latest.values())
+
+
+def mapped_orders(folder: Path, count: int = 40, seed: int = 20261126,
+                  versions: list[dict[str, Any]] | None = None) -> tuple[Path, list[dict[str, Any]]]:
+    """Generate (or take) orders, render and map them; return the Zynk file and the orders."""
+    folder.mkdir(parents=True, exist_ok=True)
+    orders = versions if versions is not None else latest_versions(generate_orders(count, ORDERS_START, seed=seed))
+    source = folder / "amazon_orders.xml"
+    write_orders_xml([{"orders": orders}], source, window={})
+    target = apply_mapping(source, settings.mapping_path("ORDERS_MAPPING"), folder / "zynk_orders.xml",
+                           settings.orders_mapping_parameters())
+    return target, orders
+
+
+def sage_rows(company: Path, sql: str, *params: Any) -> list[dict[str, Any]]:
+    connection = pyodbc.connect(odbc_connection_string(company), autocommit=True)
+    try:
+        cursor = connection.execute(sql, *params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        connection.close()
+
+
+def money(value: float) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def assert_sage_matches_amazon(company: Path, orders: list[dict[str, Any]]) -> None:
+    """Each importable order is in Sage exactly once, row by row, with totals to the penny."""
+    headers = sage_rows(company, "SELECT * FROM SALES_ORDER ORDER BY ORDER_NUMBER")
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for header in headers:
+        by_id.setdefault(header["CUST_ORDER_NUMBER"], []).append(header)
+    assert all(len(rows) == 1 for rows in by_id.values()), "an order is in Sage twice"
+    known = {row["STOCK_CODE"] for row in sage_rows(company, "SELECT STOCK_CODE FROM STOCK")}
+    expected = [o for o in orders if o["fulfillment"]["fulfillmentStatus"] in IMPORTED
+                and all(i["product"]["sellerSku"] in known for i in o["orderItems"])]
+    assert set(by_id) == {o["orderId"] for o in expected}
+    for order in expected:
+        header = by_id[order["orderId"]][0]
+        items = sage_rows(company, "SELECT * FROM SOP_ITEM WHERE ORDER_NUMBER = ? ORDER BY ITEM_NUMBER",
+                          header["ORDER_NUMBER"])
+        assert [i["STOCK_CODE"] for i in items] == [i["product"]["sellerSku"] for i in order["orderItems"]]
+        assert [i["QTY_ORDER"] for i in items] == [i["quantityOrdered"] for i in order["orderItems"]]
+        charged = Decimal(order["proceeds"]["grandTotal"]["amount"])
+        assert money(header["INVOICE_GROSS"]) == charged, order["orderId"]
+        items_net = sum(money(i["NET_AMOUNT"]) for i in items)
+        items_tax = sum(money(i["TAX_AMOUNT"]) for i in items)
+        assert (money(header["ITEMS_NET"]), money(header["ITEMS_TAX"])) == (items_net, items_tax)
+        assert items_net + items_tax + money(header["CARR_NET"]) + money(header["CARR_TAX"]) == charged
+        for item in items:
+            assert money(item["NET_AMOUNT"]) + money(item["TAX_AMOUNT"]) == money(item["GROSS_AMOUNT"])
+        address = order["recipient"]["deliveryAddress"]
+        assert header["DEL_ADDRESS_5"] == address["postalCode"]
+        assert header["DEL_ADDRESS_3"].endswith(address["city"])
+        assert all(len(header[f"DEL_ADDRESS_{n}"] or "") <= 60 for n in range(1, 6))
+        assert header["ACCOUNT_REF"] == "AMAZON"
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())

@@ -1,0 +1,142 @@
+"""The amazon_orders_to_sage DAG in real Airflow (dag.test on SQLite) against the sandbox and sample company."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import IMPORTED, assert_sage_matches_amazon, latest_versions, sage_rows
+
+DAG_ID = "amazon_orders_to_sage"
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def orders_dag(product_env, airflow_db, monkeypatch):
+    """The DAG parsed fresh from the dags folder, with daily intervals and no retry delays."""
+    monkeypatch.setenv("AMAZON_SAGE_ORDERS_SCHEDULE", "0 0 * * *")
+    monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(PROJECT / "dags"))
+    assert bag.import_errors == {}
+    return bag.dags[DAG_ID]
+
+
+def _run(dag, **kwargs):
+    run = dag.test(**kwargs)
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    return run, states
+
+
+def _window_orders(sandbox, after: str, before: str) -> list[dict]:
+    """The latest version of each order updated in [after, before], as the sandbox has them now."""
+    return [o for o in latest_versions([v for h in sandbox.state.versions.values() for v in h])
+            if after <= o["lastUpdatedTime"] <= before]
+
+
+def _ids(company: Path) -> list[str]:
+    return [r["CUST_ORDER_NUMBER"] for r in sage_rows(company, "SELECT CUST_ORDER_NUMBER FROM SALES_ORDER")]
+
+
+def test_whole_run_then_overlapping_run(orders_dag, sandbox_server, company, product_env, capfd) -> None:
+    sandbox = sandbox_server.sandbox
+    run, states = _run(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
+                                             "download_to": "2026-11-17T12:00:00Z"})
+    assert run.state == "success", states
+    first = _window_orders(sandbox, "2026-11-15T00:00:00Z", "2026-11-17T12:00:00Z")
+    assert_sage_matches_amazon(company, first)
+    archives = list(Path(product_env["AMAZON_SAGE_ARCHIVE_DESTINATION"]).glob("*_amazon_orders_to_sage_*.zip"))
+    assert len(archives) == 1
+    with zipfile.ZipFile(archives[0]) as archive:
+        assert {"amazon_orders.xml", "zynk_orders.xml", "zynk_orders_success.xml",
+                "zynk_orders_fail.xml", "zynk_orders_skipped.xml"} <= set(archive.namelist())
+    assert not any(Path(product_env["AMAZON_SAGE_WORK_ROOT"], DAG_ID).iterdir())  # removed after archiving
+
+    run, states = _run(orders_dag, run_conf={"download_from": "2026-11-16T12:00:00Z",
+                                             "download_to": "2026-11-19T12:00:00Z"})
+    assert run.state == "success", states
+    union = _window_orders(sandbox, "2026-11-15T00:00:00Z", "2026-11-19T12:00:00Z")
+    assert_sage_matches_amazon(company, union)
+    ids = _ids(company)
+    assert len(ids) == len(set(ids))
+
+    logs = capfd.readouterr()
+    text = logs.out + logs.err + "".join(p.read_text(errors="replace") for p in
+                                         Path(product_env["AIRFLOW_HOME"], "logs").rglob("*") if p.is_file())
+    assert "Import Sales Orders summary" in text
+    for order in union:
+        for secret in (order.get("buyer", {}).get("buyerName"), order.get("buyer", {}).get("buyerEmail"),
+                       order.get("recipient", {}).get("deliveryAddress", {}).get("addressLine1"),
+                       order.get("recipient", {}).get("deliveryAddress", {}).get("phone")):
+            assert not secret or secret not in text
+    assert "Atzr|" not in text and "Atza|" not in text and "sandbox-client-secret" not in text
+
+
+def test_consecutive_intervals_import_the_union_once(orders_dag, sandbox_server, company) -> None:
+    """Daily runs as the scheduler or a backfill makes them; one order changes between two runs."""
+    sandbox = sandbox_server.sandbox
+    twice = next(h for h in sandbox.state.versions.values() if len(h) == 2)
+    assert twice[0]["lastUpdatedTime"][:10] != twice[1]["lastUpdatedTime"][:10]
+    duplicates = []
+    for day in (17, 18, 19, 20):
+        sandbox.configure({"clock": f"2026-11-{day}T01:00:00Z"})  # Amazon as it was just after the interval
+        run, states = _run(orders_dag, logical_date=datetime(2026, 11, day, tzinfo=UTC))
+        assert run.state == "success", states
+        assert run.data_interval_start == datetime(2026, 11, day - 1, tzinfo=UTC)
+        counts = run.get_task_instance("import_sales_orders").xcom_pull(task_ids="import_sales_orders", key="counts")
+        duplicates.append(counts["duplicates"])
+    # The order updated on two days came twice, the second time as a duplicate of its first import.
+    first_day = int(twice[0]["lastUpdatedTime"][8:10]) + 1
+    assert duplicates[first_day - 17] == 0 and duplicates[first_day - 16] >= 1
+    assert twice[0]["orderId"] in _ids(company)
+    assert_sage_matches_amazon(company, _window_orders(sandbox, "2026-11-16T00:00:00Z", "2026-11-20T00:00:00Z"))
+    assert sandbox.state.calls["searchOrders"] == 4
+
+
+def test_rerunning_the_same_window_is_harmless(orders_dag, sandbox_server, company) -> None:
+    conf = {"download_from": "2026-11-15T00:00:00Z", "download_to": "2026-11-20T00:00:00Z"}
+    _run(orders_dag, run_conf=conf)
+    before = sage_rows(company, "SELECT * FROM SALES_ORDER ORDER BY ORDER_NUMBER")
+    run, states = _run(orders_dag, run_conf=conf)
+    assert run.state == "success", states
+    assert sage_rows(company, "SELECT * FROM SALES_ORDER ORDER BY ORDER_NUMBER") == before
+    counts = run.get_task_instance("import_sales_orders").xcom_pull(task_ids="import_sales_orders", key="counts")
+    assert counts["out"] == 0 and counts["duplicates"] == len(before)
+
+
+def test_a_failed_import_keeps_its_files_and_retries_alone(orders_dag, sandbox_server, company, product_env,
+                                                           monkeypatch) -> None:
+    import sqlite3
+
+    monkeypatch.setenv("AIRFLOW_CONN_SAGE50_DEFAULT",
+                       product_env["AIRFLOW_CONN_SAGE50_DEFAULT"].replace('"Timeout": "5000"', '"Timeout": "200"'))
+    other_user = sqlite3.connect(company)
+    other_user.execute("BEGIN EXCLUSIVE")
+    try:
+        run, states = _run(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
+                                                 "download_to": "2026-11-20T00:00:00Z"})
+    finally:
+        other_user.rollback()
+        other_user.close()
+    assert run.state == "failed"
+    assert states == {"download_orders": "success", "map_orders": "success", "import_sales_orders": "failed",
+                      "archive_workflow_data": "upstream_failed"}
+    folder = next(Path(product_env["AMAZON_SAGE_WORK_ROOT"], DAG_ID).iterdir())
+    assert {p.name for p in folder.iterdir()} >= {"amazon_orders.xml", "zynk_orders.xml"}
+    calls = dict(sandbox_server.sandbox.state.calls)
+
+    # Retry only the import, in the same run: it reads the mapped file through XCom.
+    done = subprocess.run([str(Path(sys.executable).with_name("airflow")), "tasks", "test", DAG_ID,
+                           "import_sales_orders", run.run_id], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert sandbox_server.sandbox.state.calls == calls  # nothing downloaded again
+    imported = set(_ids(company))
+    assert imported and all(o["fulfillment"]["fulfillmentStatus"] in IMPORTED for o in
+                            _window_orders(sandbox_server.sandbox, "2026-11-15", "2026-11-20T00:00:00Z")
+                            if o["orderId"] in imported)

@@ -1,0 +1,142 @@
+"""The Auto Mapper and the orders mapping: money to the penny, and hostile files stay harmless."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from amazon_sage import settings
+from amazon_sage.core.amazon_orders_xml import write_orders_xml
+from amazon_sage.core.xslt import MappingError, apply_mapping
+from amazon_sage.core.zynk_sales_orders import iter_sales_order_elements, parse_sales_order
+from embedded.order_generator import generate_orders
+from tests.helpers import ORDERS_START
+
+MAPPING = settings.mapping_path("ORDERS_MAPPING")
+
+
+def _map(tmp_path: Path, versions: list[dict], **parameters: str) -> Path:
+    source = tmp_path / "amazon_orders.xml"
+    write_orders_xml([{"orders": versions}], source, window={})
+    return apply_mapping(source, MAPPING, tmp_path / "zynk_orders.xml",
+                         {**settings.orders_mapping_parameters(), **parameters})
+
+
+def _charged(order: dict) -> Decimal:
+    """What the buyer paid, from Amazon's item proceeds: items + shipping - promotions."""
+    return sum((Decimal(b["subtotal"]["amount"]) for item in order["orderItems"]
+                for b in item["proceeds"]["breakdowns"]), Decimal(0))
+
+
+def test_net_plus_vat_equals_what_the_buyer_paid_to_the_penny(tmp_path: Path) -> None:
+    versions = [v for v in generate_orders(1500, ORDERS_START, days=10, seed=5) if "proceeds" in v]
+    by_id = {v["orderId"]: v for v in versions}
+    mapped = {}
+    for element in iter_sales_order_elements(_map(tmp_path, versions)):
+        order = parse_sales_order(element)
+        parts = [*order.lines, *([order.carriage] if order.carriage else [])]
+        mapped[order.id] = (sum((p.total_net + p.total_tax for p in parts), Decimal(0)), order)
+    assert len(mapped) == len({v["orderId"] for v in versions})
+    for order_id, (gross, order) in mapped.items():
+        assert gross == _charged(by_id[order_id]) == order.payment_amount, order_id
+        for line in order.lines:
+            # The VAT is the penny-exact split at 20% of the line's gross.
+            line_gross = line.total_net + line.total_tax
+            assert line.total_net == (line_gross / Decimal("1.2")).quantize(Decimal("0.01"), "ROUND_HALF_UP")
+
+
+def test_unit_prices_are_per_unit_and_promotions_become_discounts(tmp_path: Path) -> None:
+    # Order 6 (index 7: order 4 has two versions): teapot 34.99 less 5.00, 3 infusers at 4.49, free shipping.
+    promoted = generate_orders(8, ORDERS_START)[7]
+    order = parse_sales_order(next(iter_sales_order_elements(_map(tmp_path, [promoted]))))
+    teapot, infusers = order.lines
+    assert teapot.unit_price == Decimal("29.16")
+    assert (teapot.total_net, teapot.total_tax) == (Decimal("24.99"), Decimal("5.00"))
+    assert teapot.quantity * teapot.unit_discount == pytest.approx(Decimal("4.17"), abs=Decimal("0.000001"))
+    assert (infusers.quantity, infusers.unit_price, infusers.total_net) == (3, Decimal("3.74"), Decimal("11.23"))
+    assert order.carriage is None  # 3.99 shipping, 3.99 shipping promotion
+
+
+def test_net_prices_get_vat_added_when_not_vat_inclusive(tmp_path: Path) -> None:
+    order_json = generate_orders(8, ORDERS_START)[0]
+    order = parse_sales_order(next(iter_sales_order_elements(_map(tmp_path, [order_json], VATInclusiveItem="false"))))
+    line = order.lines[0]
+    assert line.total_net == line.unit_price * line.quantity
+    assert line.total_tax == (line.total_net * Decimal("0.2")).quantize(Decimal("0.01"), "ROUND_HALF_UP")
+
+
+def test_pending_orders_map_without_money(tmp_path: Path) -> None:
+    pending = generate_orders(8, ORDERS_START)[2]
+    order = parse_sales_order(next(iter_sales_order_elements(_map(tmp_path, [pending]))))
+    assert order.status == "PENDING"
+    assert all(line.unit_price is None and line.total_net is None for line in order.lines)
+
+
+def test_malformed_input_names_file_and_line(tmp_path: Path) -> None:
+    source = tmp_path / "amazon_orders.xml"
+    source.write_text("<Orders>\n<Order>\n<orderId>1</orderId>\n</Orders>\n")
+    with pytest.raises(MappingError, match=r"amazon_orders.xml:4.*not well-formed"):
+        apply_mapping(source, MAPPING, tmp_path / "out.xml")
+
+
+def test_broken_mapping_names_file_and_line(tmp_path: Path) -> None:
+    mapping = tmp_path / "broken.xslt"
+    mapping.write_text('<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">\n'
+                       '<xsl:template match="/">\n<xsl:value-of select="count(("/>\n</xsl:template>\n'
+                       '</xsl:stylesheet>\n')
+    source = tmp_path / "in.xml"
+    source.write_text("<Orders/>")
+    with pytest.raises(MappingError, match=r"broken.xslt:3"):
+        apply_mapping(source, mapping, tmp_path / "out.xml")
+
+
+XXE = ('<?xml version="1.0"?>\n<!DOCTYPE Orders [<!ENTITY secret SYSTEM "file://{path}">]>\n'
+       '<Orders><Order><orderId>&secret;</orderId><orderItems/></Order></Orders>')
+
+
+def test_xxe_in_input_is_not_expanded(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    source = tmp_path / "amazon_orders.xml"
+    source.write_text(XXE.format(path=secret))
+    output = apply_mapping(source, MAPPING, tmp_path / "out.xml")
+    assert "TOP-SECRET" not in output.read_text()
+
+
+def test_mapping_cannot_read_or_write_files(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    source = tmp_path / "in.xml"
+    source.write_text("<Orders/>")
+    reader = tmp_path / "reader.xslt"
+    reader.write_text(f'<!DOCTYPE x [<!ENTITY s SYSTEM "file://{secret}">]>'
+                      '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">'
+                      f'<xsl:template match="/"><out>&s;<xsl:copy-of select="document(\'file://{secret}\')"/></out>'
+                      '</xsl:template></xsl:stylesheet>')
+    with pytest.raises(MappingError):
+        apply_mapping(source, reader, tmp_path / "out.xml")
+    assert not (tmp_path / "out.xml").exists()
+    writer = tmp_path / "writer.xslt"
+    writer.write_text('<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform" '
+                      'xmlns:exsl="http://exslt.org/common" extension-element-prefixes="exsl">'
+                      f'<xsl:template match="/"><exsl:document href="{tmp_path}/planted.txt">x</exsl:document>'
+                      '<out/></xsl:template></xsl:stylesheet>')
+    with pytest.raises(MappingError):
+        apply_mapping(source, writer, tmp_path / "out2.xml")
+    assert not (tmp_path / "planted.txt").exists()
+
+
+def test_download_rendering_keeps_amazon_field_names(tmp_path: Path) -> None:
+    order = generate_orders(8, ORDERS_START)[0]
+    source = tmp_path / "amazon_orders.xml"
+    counts = write_orders_xml([{"orders": [order, order]}], source, window={"lastUpdatedAfter": "x"})
+    assert (counts.received, counts.written, counts.repeated) == (2, 1, 1)
+    root = etree.parse(str(source)).getroot()
+    assert root.get("lastUpdatedAfter") == "x"
+    assert root.findtext("Order/orderId") == order["orderId"]
+    assert len(root.findall("Order/orderItems")) == len(order["orderItems"])
+    postcode = order["recipient"]["deliveryAddress"]["postalCode"]
+    assert root.findtext("Order/recipient/deliveryAddress/postalCode") == postcode

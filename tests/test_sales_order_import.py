@@ -1,0 +1,172 @@
+"""Import Sales Orders into the sample company through pyodbc and unixODBC's SQLite3 driver."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from airflow.sdk.exceptions import AirflowException
+from lxml import etree
+
+from amazon_sage.core.sales_order_import import import_sales_orders
+from amazon_sage.hooks.sage50 import Sage50Hook
+from embedded.airflow_env import sage_connection
+from embedded.order_generator import generate_orders
+from tests.helpers import IMPORTED, ORDERS_START, assert_sage_matches_amazon, latest_versions, mapped_orders, sage_rows
+
+
+def _import(zynk: Path, folder: Path, **kwargs):
+    folder.mkdir(parents=True, exist_ok=True)
+    return import_sales_orders(zynk, folder, Sage50Hook().connect, import_statuses=IMPORTED, **kwargs)
+
+
+def test_orders_land_in_sage_row_by_row_to_the_penny(tmp_path, product_env, company) -> None:
+    zynk, orders = mapped_orders(tmp_path / "in", count=60)
+    result = _import(zynk, tmp_path / "run1")
+    assert_sage_matches_amazon(company, orders)
+    importable = len(sage_rows(company, "SELECT ORDER_NUMBER FROM SALES_ORDER"))
+    assert result.counts() == {"in": 60, "imported": importable, "failed": 1, "skipped": 60 - importable - 1,
+                               "duplicates": 0, "attention": 0}
+    numbers = [r["ORDER_NUMBER"] for r in sage_rows(company, "SELECT ORDER_NUMBER FROM SALES_ORDER ORDER BY 1")]
+    assert numbers == list(range(1, importable + 1))  # Sage's next numbers, in order
+    success = etree.parse(str(result.success_file)).getroot()
+    assert [int(n) for n in success.xpath("//SalesOrder/SalesOrderNumber/text()")] == numbers
+
+
+def test_rerun_skips_duplicates_and_reports_them_as_skipped(tmp_path, product_env, company) -> None:
+    zynk, orders = mapped_orders(tmp_path / "in", count=30)
+    first = _import(zynk, tmp_path / "run1")
+    second = _import(zynk, tmp_path / "run2")
+    assert second.imported == 0 and second.failed == first.failed
+    assert second.duplicates == first.imported
+    skipped = etree.parse(str(second.skipped_file)).getroot()
+    warnings = skipped.xpath("//SalesOrder/Warnings/Warning/Description/text()")
+    assert sum("Already in Sage as order" in w for w in warnings) == first.imported
+    assert_sage_matches_amazon(company, orders)
+
+
+def test_unknown_sku_fails_that_order_only_with_a_zynk_errors_block(tmp_path, product_env, company) -> None:
+    zynk, orders = mapped_orders(tmp_path / "in", count=10)
+    result = _import(zynk, tmp_path / "run")
+    failed = etree.parse(str(result.fail_file)).getroot().findall("SalesOrders/SalesOrder")
+    assert len(failed) == 1 and failed[0][0].tag == "Errors"
+    assert "GIFTSET-AFTERNOON-TEA' is not in Sage's stock list" in failed[0].findtext("Errors/Error/Description")
+    assert failed[0].findtext("Id") == orders[5]["orderId"]
+    assert result.imported == 7  # 10 less PENDING, CANCELLED and the unknown SKU
+
+
+def test_unknown_sku_may_be_imported_as_a_special_line(tmp_path, product_env, company) -> None:
+    zynk, orders = mapped_orders(tmp_path / "in", count=10)
+    result = _import(zynk, tmp_path / "run", unknown_sku_action="special")
+    assert result.failed == 0
+    rows = sage_rows(company, "SELECT i.STOCK_CODE, i.DESCRIPTION FROM SOP_ITEM i JOIN SALES_ORDER o "
+                              "ON o.ORDER_NUMBER = i.ORDER_NUMBER WHERE o.CUST_ORDER_NUMBER = ?", orders[5]["orderId"])
+    assert rows[0]["STOCK_CODE"] == "S1" and rows[0]["DESCRIPTION"] == "Afternoon tea gift set"
+
+
+def test_cancellation_after_import_needs_attention_and_changes_nothing(tmp_path, product_env, company) -> None:
+    orders = latest_versions(generate_orders(10, ORDERS_START))
+    zynk, _ = mapped_orders(tmp_path / "in1", versions=orders)
+    _import(zynk, tmp_path / "run1")
+    cancelled = dict(orders[0], fulfillment={**orders[0]["fulfillment"], "fulfillmentStatus": "CANCELLED"})
+    zynk2, _ = mapped_orders(tmp_path / "in2", versions=[cancelled])
+    before = sage_rows(company, "SELECT * FROM SALES_ORDER WHERE CUST_ORDER_NUMBER = ?", cancelled["orderId"])
+    result = _import(zynk2, tmp_path / "run2")
+    assert result.attention == 1 and result.attention_orders == [(cancelled["orderId"], before[0]["ORDER_NUMBER"])]
+    after = sage_rows(company, "SELECT * FROM SALES_ORDER WHERE CUST_ORDER_NUMBER = ?", cancelled["orderId"])
+    assert after == before
+    note = etree.parse(str(result.skipped_file)).getroot().findtext(".//Warnings/Warning/Description")
+    assert "Cancelled on Amazon after it was imported" in note
+
+
+def test_pending_orders_are_never_imported(tmp_path, product_env, company) -> None:
+    orders = latest_versions(generate_orders(10, ORDERS_START))
+    pending = orders[2]
+    assert pending["fulfillment"]["fulfillmentStatus"] == "PENDING"
+    zynk, _ = mapped_orders(tmp_path / "in", versions=[pending])
+    result = _import(zynk, tmp_path / "run")
+    assert (result.skipped, result.imported, result.failed) == (1, 0, 0)
+    assert sage_rows(company, "SELECT COUNT(*) AS N FROM SALES_ORDER")[0]["N"] == 0
+
+
+def test_long_and_unicode_addresses_fit_sage_lines(tmp_path, product_env, company) -> None:
+    orders = latest_versions(generate_orders(10, ORDERS_START))
+    zynk, _ = mapped_orders(tmp_path / "in", versions=[orders[1]])
+    result = _import(zynk, tmp_path / "run")
+    row = sage_rows(company, "SELECT * FROM SALES_ORDER")[0]
+    assert row["NAME"] == "Zoë Ní Bhriain-Łukasiewicz 山田"
+    lines = [row[f"DEL_ADDRESS_{n}"] for n in range(1, 6)]
+    assert all(len(line) <= 60 for line in lines)
+    assert lines[0].startswith("Flat 14b, The Old Tannery Buildings")
+    assert lines[2].endswith(orders[1]["recipient"]["deliveryAddress"]["city"])
+    success = etree.parse(str(result.success_file)).getroot()
+    assert "cut to Sage's 60 characters" in success.findtext(".//Warnings/Warning/Description")
+
+
+def test_missing_company_gives_a_clear_error(tmp_path, product_env, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SAGE50_DEFAULT", sage_connection(tmp_path / "nowhere" / "company.db"))
+    with pytest.raises(AirflowException, match="Cannot open the Sage company of connection 'sage50_default'"):
+        Sage50Hook().connect()
+    assert not (tmp_path / "nowhere" / "company.db").exists()
+
+
+def test_locked_company_fails_clearly_and_writes_nothing(tmp_path, product_env, company, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SAGE50_DEFAULT",
+                       sage_connection(company).replace('"Timeout": "5000"', '"Timeout": "300"'))
+    zynk, _ = mapped_orders(tmp_path / "in", count=10)
+    other_user = sqlite3.connect(company)
+    other_user.execute("BEGIN EXCLUSIVE")
+    try:
+        hook = Sage50Hook()
+        with pytest.raises(Exception) as caught:
+            import_sales_orders(zynk, tmp_path / "run", hook.connect, import_statuses=IMPORTED)
+        assert "is locked by another user or program" in str(hook.explain(caught.value))
+    finally:
+        other_user.rollback()
+        other_user.close()
+    assert sage_rows(company, "SELECT COUNT(*) AS N FROM SALES_ORDER")[0]["N"] == 0
+    assert not (tmp_path / "run" / "zynk_orders_success.xml").exists()
+
+
+KILLABLE_IMPORT = """
+import sys
+from pathlib import Path
+sys.path[:0] = {paths!r}
+import pyodbc
+from amazon_sage.core.sales_order_import import import_sales_orders
+from embedded.sample_company import odbc_connection_string
+import_sales_orders(Path({zynk!r}), Path({folder!r}),
+                    lambda: pyodbc.connect(odbc_connection_string(Path({company!r})), autocommit=False),
+                    import_statuses={statuses!r})
+"""
+
+
+def test_killed_import_resumes_exactly_once(tmp_path, product_env, company) -> None:
+    zynk, orders = mapped_orders(tmp_path / "in", count=1500, seed=3)
+    run = tmp_path / "run"
+    run.mkdir()
+    script = KILLABLE_IMPORT.format(paths=sys.path[:2], zynk=str(zynk), folder=str(run), company=str(company),
+                                    statuses=IMPORTED)
+    child = subprocess.Popen([sys.executable, "-c", script], env=os.environ.copy())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        count = sage_rows(company, "SELECT COUNT(*) AS N FROM SALES_ORDER")[0]["N"]
+        if count >= 20:
+            break
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    partial = sage_rows(company, "SELECT COUNT(*) AS N FROM SALES_ORDER")[0]["N"]
+    assert 0 < partial < 1200, "the import was not interrupted in the middle"
+    orphans = sage_rows(company, "SELECT COUNT(*) AS N FROM SOP_ITEM WHERE ORDER_NUMBER NOT IN "
+                                 "(SELECT ORDER_NUMBER FROM SALES_ORDER)")
+    assert orphans[0]["N"] == 0
+    result = _import(zynk, run)  # the task's retry, in the same run folder
+    assert_sage_matches_amazon(company, orders)
+    assert result.imported + result.duplicates == len(sage_rows(company, "SELECT ORDER_NUMBER FROM SALES_ORDER"))
