@@ -27,6 +27,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import random
 import secrets
 import threading
@@ -40,7 +41,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "amazon"
+# Amazon's own models, beside the project in ../shared (as on a developer's machine and in CI).
+MODELS = Path(os.environ.get("SPAPI_SANDBOX_MODELS",
+                             Path(__file__).resolve().parents[2] / "shared" / "reference" / "amazon"))
 SEARCH_PATH = "/orders/2026-01-01/orders"
 AMAZON_LIMITS = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30)}
 TWO_MINUTES = timedelta(minutes=2)
@@ -154,7 +157,11 @@ class OrdersModel:
     """The parts of the Orders API model the sandbox enforces."""
 
     def __init__(self, directory: Path):
-        model = json.loads((directory / "orders_2026-01-01.json").read_text())
+        path = directory / "orders_2026-01-01.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"Amazon's Orders API model is not at {path}: put shared/ beside the project "
+                                    "or set SPAPI_SANDBOX_MODELS to the folder holding orders_2026-01-01.json")
+        model = json.loads(path.read_text())
         self.parameters = {p["name"]: p for p in model["paths"][SEARCH_PATH]["get"]["parameters"]}
         self.response_validator = jsonschema.Draft4Validator(
             {"$ref": "#/definitions/SearchOrdersResponse", "definitions": model["definitions"]})

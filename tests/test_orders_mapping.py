@@ -140,3 +140,15 @@ def test_download_rendering_keeps_amazon_field_names(tmp_path: Path) -> None:
     assert len(root.findall("Order/orderItems")) == len(order["orderItems"])
     postcode = order["recipient"]["deliveryAddress"]["postalCode"]
     assert root.findtext("Order/recipient/deliveryAddress/postalCode") == postcode
+
+
+def test_export_date_keeps_out_orders_placed_before_it(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    orders = generate_orders(20, ORDERS_START, days=4)
+    floor = datetime(2026, 11, 18, tzinfo=timezone.utc)
+    counts = write_orders_xml([{"orders": orders}], tmp_path / "a.xml", window={}, export_date=floor)
+    kept = etree.parse(str(tmp_path / "a.xml")).getroot().xpath("Order/createdTime/text()")
+    assert kept and all(created >= "2026-11-18" for created in kept)
+    assert counts.before_export_date == sum(1 for o in {v["orderId"]: v for v in orders}.values()
+                                            if o["createdTime"] < "2026-11-18")
