@@ -82,7 +82,7 @@ def main() -> None:
         state = sandbox.state.calls
 
     archive_dir = Path(env["AMAZON_SAGE_ARCHIVE_DESTINATION"])
-    archive = max(archive_dir.glob(f"*_{DAG_ID}_*.zip"), key=lambda p: p.stat().st_mtime)
+    archive = max((archive_dir / DAG_ID).glob("*.zip"), key=lambda p: p.stat().st_mtime)
     target = results / archive.stem
     with zipfile.ZipFile(archive) as zipped:
         zipped.extractall(target)

@@ -51,7 +51,7 @@ def test_whole_run_then_overlapping_run(orders_dag, sandbox_server, company, pro
     assert run.state == "success", states
     first = _window_orders(sandbox, "2026-11-15T00:00:00Z", "2026-11-17T12:00:00Z")
     assert_sage_matches_amazon(company, first)
-    archives = list(Path(product_env["AMAZON_SAGE_ARCHIVE_DESTINATION"]).glob("*_amazon_orders_to_sage_*.zip"))
+    archives = list(Path(product_env["AMAZON_SAGE_ARCHIVE_DESTINATION"], DAG_ID).glob("*.zip"))
     assert len(archives) == 1
     with zipfile.ZipFile(archives[0]) as archive:
         assert {"amazon_orders.xml", "zynk_orders.xml", "zynk_orders_success.xml",
@@ -140,3 +140,43 @@ def test_a_failed_import_keeps_its_files_and_retries_alone(orders_dag, sandbox_s
     assert imported and all(o["fulfillment"]["fulfillmentStatus"] in IMPORTED for o in
                             _window_orders(sandbox_server.sandbox, "2026-11-15", "2026-11-20T00:00:00Z")
                             if o["orderId"] in imported)
+
+
+def test_archive_to_s3_through_the_aws_connection(orders_dag, sandbox_server, company, product_env,
+                                                  monkeypatch) -> None:
+    """moto's server on loopback stands in for S3; the task reads aws_default like any S3Hook user."""
+    import json
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+            "conn_type": "aws", "login": "testing", "password": "testing",
+            "extra": {"endpoint_url": endpoint, "region_name": "eu-west-2"}}))
+        monkeypatch.setenv("AMAZON_SAGE_ARCHIVE_DESTINATION", "s3://seller-archive/amazon-sage")
+        monkeypatch.setenv("AMAZON_SAGE_ARCHIVE_S3_SSE", "AES256")
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-2",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        client.create_bucket(Bucket="seller-archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+        run, states = _run(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
+                                                 "download_to": "2026-11-17T00:00:00Z"})
+        assert run.state == "success", states
+        uri = run.get_task_instance("archive_workflow_data").xcom_pull(task_ids="archive_workflow_data")
+        key = uri.removeprefix("s3://seller-archive/")
+        assert key.startswith(f"amazon-sage/{DAG_ID}/") and key.endswith(".zip")
+        assert client.head_object(Bucket="seller-archive", Key=key)["ServerSideEncryption"] == "AES256"
+        manifest = json.loads(client.get_object(Bucket="seller-archive", Key=key.replace(".zip", ".manifest.json"))
+                              ["Body"].read())
+        assert manifest["counts"]["import_sales_orders"]["out"] == len(_ids(company))
+        assert set(_ids(company)) <= set(manifest["records"])
+        assert not any(Path(product_env["AMAZON_SAGE_WORK_ROOT"], DAG_ID).iterdir())
+    finally:
+        server.stop()

@@ -50,7 +50,17 @@ SETTINGS: dict[str, Setting] = {
                 "Root of the per-run working folders <root>/<dag_id>/<run_id>/. "
                 "Empty means $AIRFLOW_HOME/amazon_sage/work."),
         Setting("ARCHIVE_DESTINATION", "", "Archive Workflow Data: Archive Folder",
-                "Folder that receives one zip per run. Empty means $AIRFLOW_HOME/amazon_sage/archive."),
+                "Folder or s3://bucket/prefix that receives one zip per run, under a folder per DAG. "
+                "Empty means $AIRFLOW_HOME/amazon_sage/archive."),
+        Setting("AWS_CONN_ID", "aws_default", "(none)",
+                "Airflow AWS connection for an s3:// archive (its extra may set endpoint_url)."),
+        Setting("ARCHIVE_RETENTION", "none", "Archive: House Keeping Type (NotEnabled)",
+                "'none' keeps every archive, 'count' keeps the newest N per DAG, "
+                "'days' deletes those older than N days."),
+        Setting("ARCHIVE_RETENTION_NUMBER", "90", "Archive: House Keeping Number", "N for ARCHIVE_RETENTION."),
+        Setting("ARCHIVE_S3_SSE", "", "(none)", "S3 server-side encryption: empty, AES256 or aws:kms."),
+        Setting("ARCHIVE_S3_KMS_KEY_ID", "", "(none)", "KMS key id when ARCHIVE_S3_SSE is aws:kms."),
+        Setting("ARCHIVE_MULTIPART_THRESHOLD_MB", "64", "(none)", "Archives larger than this upload to S3 in parts."),
         Setting("MAPPINGS_DIR", "", "Auto Mapper: Mapping",
                 "Folder of the XSLT mappings. Empty means include/mappings in the project."),
         # Download Orders
@@ -156,3 +166,16 @@ def orders_mapping_parameters() -> dict[str, str]:
         "BankAccount": get("BANK_ACCOUNT"),
         "AddPaymentDetails": str(get_bool("ADD_PAYMENT_DETAILS")).lower(),
     }
+
+
+def markdown_table() -> str:
+    """The README's settings table (``python -m amazon_sage.settings`` prints it)."""
+    rows = ["| Environment variable | Default | Zynk equivalent | Meaning |", "|---|---|---|---|"]
+    for setting in SETTINGS.values():
+        default = f"`{setting.default.replace('|', chr(92) + '|')}`" if setting.default else "(empty)"
+        rows.append(f"| `{setting.env_var}` | {default} | {setting.zynk} | {setting.doc} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

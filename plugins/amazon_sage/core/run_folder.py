@@ -15,6 +15,7 @@ def safe_name(text: str) -> str:
     return UNSAFE.sub("_", text).strip("._") or "run"
 
 
-def run_folder(work_root: Path, dag_id: str, run_id: str) -> Path:
-    """Create (private) and return the working folder of one DAG run."""
-    return private_dir(work_root / safe_name(dag_id) / safe_name(run_id))
+def run_folder(work_root: Path, dag_id: str, run_id: str, *, create: bool = True) -> Path:
+    """Return the working folder of one DAG run, created (private) unless ``create`` is false."""
+    folder = work_root / safe_name(dag_id) / safe_name(run_id)
+    return private_dir(folder) if create else folder

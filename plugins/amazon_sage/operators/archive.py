@@ -1,23 +1,23 @@
-"""Archive Workflow Data: zip the run's working folder into the archive and remove it."""
+"""Archive Workflow Data: zip the run's working folder into the archive, then apply retention."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
-from amazon_sage.core.archive import ArchiveError, archive_run_folder
+from amazon_sage.core.archive import ArchiveError, apply_retention, archive_run
+from amazon_sage.hooks.archive_store import open_archive_store
 from amazon_sage.operators.run_context import run_folder_of
 
 
 class ArchiveWorkflowDataOperator(BaseOperator):
-    """Zip and verify the run folder, then delete it; return the archive's path.
+    """Zip and verify the run folder (with a manifest of files and phase counts), delete it, apply retention.
 
-    Use with ``trigger_rule="none_failed"``: when a phase failed, its files stay in place
-    so that phase can be retried alone.
+    Use with ``trigger_rule="none_failed"``: when a phase failed, its files stay in place so
+    that phase can be retried alone. Returns the archive's URI (a path or ``s3://...``).
     """
 
     ui_color = "#d9d9d9"
@@ -27,11 +27,23 @@ class ArchiveWorkflowDataOperator(BaseOperator):
         self.destination = destination
 
     def execute(self, context: Any) -> str:
-        destination = Path(self.destination or settings.archive_destination())
+        dag = context["dag"]
+        ti = context["ti"]
+        upstream = [task_id for task_id in dag.task_ids if task_id != self.task_id]
+        counts = {task_id: value for task_id in upstream
+                  if (value := ti.xcom_pull(task_ids=task_id, key="counts")) is not None}
         try:
-            archive = archive_run_folder(run_folder_of(context), destination,
-                                         dag_id=context["dag"].dag_id, run_id=context["run_id"])
+            store = open_archive_store(self.destination)
+            uri, manifest = archive_run(run_folder_of(context, create=False), store, dag_id=dag.dag_id,
+                                        run_id=context["run_id"], run_started=context["dag_run"].run_after,
+                                        counts=counts)
+            deleted = apply_retention(store, dag.dag_id, settings.get("ARCHIVE_RETENTION"),
+                                      settings.get_int("ARCHIVE_RETENTION_NUMBER"))
         except ArchiveError as exc:
-            raise AirflowException(str(exc)) from None
-        self.log.info("Archived the run's files to %s", archive)
-        return str(archive)
+            raise AirflowException(f"{exc} The run's working files are kept; clear this task to retry.") from None
+        self.log.info("Archived the run's files to %s", uri)
+        if deleted:
+            self.log.info("Retention removed %d old archive(s): %s", len(deleted), ", ".join(a.name for a in deleted))
+        ti.xcom_push(key="counts", value={"in": len(manifest.get("files", [])), "out": 1, "failed": 0,
+                                          "skipped": 0, "deleted_by_retention": len(deleted)})
+        return uri

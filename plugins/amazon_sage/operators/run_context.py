@@ -9,9 +9,9 @@ from amazon_sage import settings
 from amazon_sage.core.run_folder import run_folder
 
 
-def run_folder_of(context: Any) -> Path:
-    """The private working folder of this DAG run, created on first use."""
-    return run_folder(settings.work_root(), context["dag"].dag_id, context["run_id"])
+def run_folder_of(context: Any, *, create: bool = True) -> Path:
+    """The private working folder of this DAG run, created on first use unless ``create`` is false."""
+    return run_folder(settings.work_root(), context["dag"].dag_id, context["run_id"], create=create)
 
 
 def as_list(value: Any) -> list[str]:
