@@ -1,7 +1,8 @@
 """The products shared by the SP-API sandbox and the sample Sage company.
 
 Prices are Amazon's VAT-inclusive selling prices; the Sage stock record holds the net price.
-``in_sage=False`` marks the one SKU the sample company lacks, so an order for it must fail.
+``in_sage=False`` marks the one SKU the sample company lacks, so an order for it must fail;
+``on_amazon=False`` the one Sage product with no Amazon listing, so a feed message for it fails.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ class Product:
     price: Decimal  # VAT-inclusive, GBP
     in_sage: bool = True
     quantity: int = 40
+    on_amazon: bool = True
 
 
 CATALOGUE: tuple[Product, ...] = (
@@ -33,7 +35,9 @@ CATALOGUE: tuple[Product, ...] = (
     Product("CUP-SAUCER-CHINA", "B0EXAMPL10", "Bone china cup & saucer, Café collection", Decimal("22.00")),
     Product("KETTLE-GOOSENECK-08", "B0EXAMPL11", "Gooseneck kettle 0.8L", Decimal("49.99")),
     Product("GIFTSET-AFTERNOON-TEA", "B0EXAMPL12", "Afternoon tea gift set", Decimal("29.99"), in_sage=False),
+    Product("TRAY-OAK-LARGE", "B0EXAMPL13", "Oak serving tray, large", Decimal("39.00"), on_amazon=False),
 )
 
 UNKNOWN_TO_SAGE = tuple(p.sku for p in CATALOGUE if not p.in_sage)
+NOT_ON_AMAZON = tuple(p.sku for p in CATALOGUE if not p.on_amazon)
 BY_SKU = {p.sku: p for p in CATALOGUE}

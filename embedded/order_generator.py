@@ -115,7 +115,7 @@ def _build(rng: random.Random, index: int, created: datetime) -> list[dict[str, 
     company = ""
     long_lines = False
     priced = True
-    in_sage = [p.sku for p in CATALOGUE if p.in_sage]
+    in_sage = [p.sku for p in CATALOGUE if p.in_sage and p.on_amazon]
     skus = rng.sample(in_sage, rng.randint(1, 4))
     quantities = [rng.randint(1, 3) for _ in skus]
     shipping = rng.choice(SHIPPING)

@@ -41,11 +41,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
 
+from embedded.spapi_sandbox_feeds import FEED_LIMITS, FEEDS, FeedError, FeedsSandbox
+
 # Amazon's own models, beside the project in ../shared (as on a developer's machine and in CI).
 MODELS = Path(os.environ.get("SPAPI_SANDBOX_MODELS",
                              Path(__file__).resolve().parents[2] / "shared" / "reference" / "amazon"))
 SEARCH_PATH = "/orders/2026-01-01/orders"
-AMAZON_LIMITS = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30)}
+AMAZON_LIMITS = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), **FEED_LIMITS}
 TWO_MINUTES = timedelta(minutes=2)
 TOKEN_LIFETIME = timedelta(hours=24)
 # Query keys python-amazon-sp-api adds on GETs; Amazon ignores them, so must we.
@@ -131,7 +133,7 @@ class SandboxState:
     calls: dict[str, int] = field(default_factory=dict)
     throttled: dict[str, int] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
     def now(self) -> datetime:
         return self.clock or datetime.now(UTC)
@@ -170,12 +172,13 @@ class OrdersModel:
         return set(self.parameters[name]["items"]["enum"])
 
 
-class Sandbox:
+class Sandbox(FeedsSandbox):
     """The sandbox's behaviour, independent of HTTP so that the handler stays small."""
 
     def __init__(self, versions: list[dict[str, Any]] | None = None, models: Path | None = None):
         self.state = SandboxState()
         self.model = OrdersModel(models or models_dir())
+        self.init_feeds(models or models_dir())
         self.state.add_versions(versions or [])
 
     # -- faults and throttling ---------------------------------------------------------------
@@ -230,6 +233,7 @@ class Sandbox:
                     self.state.buckets.pop(operation, None)
             if "revoked_refresh_tokens" in config:
                 self.state.revoked = set(config["revoked_refresh_tokens"])
+            self.configure_feeds(config)
 
     # -- LWA ---------------------------------------------------------------------------------
 
@@ -386,33 +390,80 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         def _body(self) -> bytes:
             return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-        def _sp_api(self, operation: str, action: Any) -> None:
+        @property
+        def base_url(self) -> str:
+            host, port = self.server.server_address[:2]
+            return f"http://{host}:{port}"
+
+        def _sp_api(self, operation: str, action: Any, status: int = 200, also: str | None = None) -> None:
+            """Answer an SP-API operation: auth, faults, the operation's bucket (and ``also``'s), then ``action``."""
             limit = {"x-amzn-RateLimit-Limit": str(sandbox.state.limits[operation][0])}
             try:
                 sandbox.check_access(self.headers.get("x-amz-access-token"))
                 sandbox.count_call(operation)
                 injected = sandbox.apply_faults(operation)
-                if (injected and injected[0] == 429) or not sandbox.take_token(operation):
+                throttled = (injected and injected[0] == 429) or not sandbox.take_token(operation)
+                if throttled or (also and not sandbox.take_token(also)):
                     raise ApiError(429, "QuotaExceeded", "You exceeded your quota for the requested resource.")
                 if injected:
-                    status, kind = injected
+                    code, kind = injected
                     if kind == "html":
-                        self._send(status, b"<html><body>Service Unavailable</body></html>", content_type="text/html")
+                        self._send(code, b"<html><body>Service Unavailable</body></html>", content_type="text/html")
                         return
-                    raise ApiError(status, "InternalFailure", "We encountered an internal error. Please try again.")
-                self._send(200, action(), limit)
+                    raise ApiError(code, "InternalFailure", "We encountered an internal error. Please try again.")
+                with sandbox.state.lock:
+                    answer = action()
+                self._send(status, answer, limit)
+            except FeedError as exc:
+                self._error(ApiError(exc.status, exc.code, exc.message))
             except ApiError as exc:
                 self._error(exc, limit if exc.status == 429 else None)
+
+        def _s3_error(self, exc: FeedError) -> None:
+            body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{exc.code}</Code>"
+                    f"<Message>{exc.message}</Message></Error>").encode()
+            self._send(exc.status, body, content_type="application/xml")
+
+        def do_PUT(self) -> None:
+            url = urlsplit(self.path)
+            if not url.path.startswith("/_uploads/"):
+                self._error(ApiError(404, "NotFound", f"No such resource {url.path}"))
+                return
+            data = self._body()
+            try:
+                with sandbox.state.lock:
+                    sandbox.upload(url.path.rsplit("/", 1)[-1], self.headers.get("Content-Type"), data)
+                self._send(200, b"", content_type="application/xml")
+            except FeedError as exc:
+                self._s3_error(exc)
 
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             if url.path == SEARCH_PATH:
                 query = parse_qs(url.query, keep_blank_values=True)
                 self._sp_api("searchOrders", lambda: sandbox.search_orders(query))
+            elif url.path.startswith(f"{FEEDS}/feeds/"):
+                feed_id = url.path.rsplit("/", 1)[-1]
+                self._sp_api("getFeed", lambda: sandbox.get_feed(feed_id))
+            elif url.path.startswith(f"{FEEDS}/documents/"):
+                document_id = url.path.rsplit("/", 1)[-1]
+                self._sp_api("getFeedDocument", lambda: sandbox.get_feed_document(document_id, self.base_url))
+            elif url.path.startswith("/_downloads/"):
+                try:
+                    with sandbox.state.lock:
+                        data = sandbox.download(url.path.rsplit("/", 1)[-1])
+                    self._send(200, data, content_type="application/octet-stream")
+                except FeedError as exc:
+                    self._s3_error(exc)
             elif url.path == "/_sandbox/state":
                 state = sandbox.state
+                with state.lock:
+                    listings = {sku: {"quantity": listing.quantity, "price": str(listing.price)}
+                                for sku, listing in sandbox.feeds_state.listings.items()}
+                    feeds = {feed_id: feed.status for feed_id, feed in sandbox.feeds_state.feeds.items()}
                 self._send(200, {"orders": len(state.versions), "calls": state.calls, "throttled": state.throttled,
-                                 "clock": _iso(state.now()), "faults": [vars(f) for f in state.faults]})
+                                 "clock": _iso(state.now()), "faults": [vars(f) for f in state.faults],
+                                 "listings": listings, "feeds": feeds})
             else:
                 self._error(ApiError(404, "NotFound", f"No such resource {url.path}"))
 
@@ -425,6 +476,13 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                         self._send(200, sandbox.issue_token(form))
                     except ApiError as exc:
                         self._send(exc.status, {"error": exc.code, "error_description": exc.message})
+                elif url.path == f"{FEEDS}/documents":
+                    body = json.loads(self._body() or b"{}")
+                    self._sp_api("createFeedDocument", lambda: sandbox.create_feed_document(body, self.base_url), 201)
+                elif url.path == f"{FEEDS}/feeds":
+                    body = json.loads(self._body() or b"{}")
+                    also = "JSON_LISTINGS_FEED" if body.get("feedType") == "JSON_LISTINGS_FEED" else None
+                    self._sp_api("createFeed", lambda: sandbox.create_feed(body), 202, also=also)
                 elif url.path == "/_sandbox/config":
                     sandbox.configure(json.loads(self._body() or b"{}"))
                     self._send(200, {"ok": True})

@@ -97,6 +97,29 @@ SETTINGS: dict[str, Setting] = {
         # Import Sales Orders
         Setting("UNKNOWN_SKU_ACTION", "fail", "Import: AutoCreateProducts / DefaultProductCode",
                 "'fail' fails an order with an unknown SKU; 'special' imports the line as Sage item S1."),
+        # Export Stock Records and the feeds
+        Setting("INVENTORY_SCHEDULE", "0 * * * *", "(Upload Inventory Feed schedule)",
+                "Cron schedule of sage_stock_to_amazon_inventory (hourly)."),
+        Setting("PRICES_SCHEDULE", "0 * * * *", "(Upload Price Feed schedule)",
+                "Cron schedule of sage_stock_to_amazon_prices (hourly)."),
+        Setting("STOCK_EXPORT_MODE", "Modified", "Export Stock Records: Export Modified, New or All Records",
+                "Modified (RECORD_MODIFY_DATE in the run's interval), New (RECORD_CREATE_DATE) or All."),
+        Setting("STOCK_PUBLISHED_ONLY", "false", "Export Stock Records: Export Published Products",
+                "Only export products with WEB_PUBLISH = 1."),
+        Setting("STOCK_WHERE", "", "Export Stock Records: Query Settings / Filter",
+                "Extra SQL condition on STOCK, e.g. STOCK_CAT = 3. Taken from here only, never from run input."),
+        Setting("INVENTORY_MAPPING", "zynk_products_to_amazon_inventory.xslt", "Auto Mapper: Mapping",
+                "Mapping from Zynk products to Amazon quantity messages."),
+        Setting("PRICES_MAPPING", "zynk_products_to_amazon_prices.xslt", "Auto Mapper: Mapping",
+                "Mapping from Zynk products to Amazon price messages."),
+        Setting("FULFILLMENT_CHANNEL", "DEFAULT", "(none)", "fulfillment_channel_code of quantity updates."),
+        Setting("PRODUCT_TYPE", "PRODUCT", "(none)", "Amazon productType sent with each PATCH."),
+        Setting("PRICE_CURRENCY", "GBP", "Mapping parameter Currency", "Currency of prices sent to Amazon."),
+        Setting("SALE_PRICE_INCLUDES_TAX", "false", "(none)",
+                "Sage's SALES_PRICE already includes VAT (otherwise TAX_RATE is added)."),
+        Setting("FEED_POLL_SECONDS", "30", "(none)", "Seconds between getFeed polls while a feed is processed."),
+        Setting("FEED_TIMEOUT_MINUTES", "120", "Import JSON Feed: timeout in minutes",
+                "How long to wait for Amazon to process a feed before the task fails (0 = no limit)."),
         # Task behaviour
         Setting("TASK_RETRIES", "3", "Can Resume From Failure", "Airflow retries of every task."),
         Setting("RETRY_DELAY_SECONDS", "60", "(none)", "First retry delay; it doubles on each retry."),
@@ -149,6 +172,15 @@ def mapping_path(setting_name: str) -> Path:
     if value.is_absolute():
         return value
     return Path(get("MAPPINGS_DIR") or PROJECT_ROOT / "include" / "mappings") / value
+
+
+def inventory_mapping_parameters() -> dict[str, str]:
+    return {"FulfillmentChannel": get("FULFILLMENT_CHANNEL"), "ProductType": get("PRODUCT_TYPE")}
+
+
+def prices_mapping_parameters() -> dict[str, str]:
+    return {"Currency": get("PRICE_CURRENCY"), "TaxRate": get("TAX_RATE"), "ProductType": get("PRODUCT_TYPE"),
+            "SalePriceIncludesTax": str(get_bool("SALE_PRICE_INCLUDES_TAX")).lower()}
 
 
 def orders_mapping_parameters() -> dict[str, str]:

@@ -27,6 +27,11 @@ AMAZON_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "createFeed": (0.0083, 15),
     "getFeed": (2.0, 15),
     "getFeedDocument": (0.0222, 10),
+    # Per feed type, besides createFeed's own plan: 5 submissions per 5 minutes per region.
+    "JSON_LISTINGS_FEED": (5 / 300, 5),
+    # Presigned S3 URLs: not SP-API operations, but retried the same way.
+    "uploadFeedDocument": (50.0, 50),
+    "downloadFeedDocument": (50.0, 50),
 }
 
 

@@ -74,3 +74,13 @@ def apply_mapping(input_file: Path, mapping: Path, output_file: Path,
     with atomic_output(output_file) as tmp:
         result.write_output(str(tmp))
     return output_file
+
+
+def has_element(path: Path, tag: str) -> bool:
+    """Whether ``path`` holds at least one ``tag`` element (stops at the first)."""
+    try:
+        for _ in etree.iterparse(str(path), tag=tag, resolve_entities=False, no_network=True, load_dtd=False):
+            return True
+    except etree.XMLSyntaxError as exc:
+        raise MappingError(f"Input file {path}:{exc.lineno} is not well-formed XML: {exc.msg}") from None
+    return False

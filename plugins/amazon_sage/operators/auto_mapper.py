@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from amazon_sage.core.xslt import MappingError, apply_mapping
+from amazon_sage.core.xslt import MappingError, apply_mapping, has_element
 from amazon_sage.operators.run_context import run_folder_of
 
 
@@ -25,8 +25,10 @@ class AutoMapperOperator(BaseOperator):
     ui_color = "#c6e2ff"
 
     def __init__(self, *, input_file: str, mapping: str | Path, output_name: str,
-                 parameters: dict[str, str] | None = None, **kwargs: Any) -> None:
+                 parameters: dict[str, str] | None = None, skip_without: str | None = None, **kwargs: Any) -> None:
+        """``skip_without``: an element name; when the input has none (zero records), skip the task."""
         super().__init__(**kwargs)
+        self.skip_without = skip_without
         self.input_file = input_file
         self.mapping = mapping
         self.output_name = output_name
@@ -34,6 +36,9 @@ class AutoMapperOperator(BaseOperator):
 
     def execute(self, context: Any) -> str:
         output = run_folder_of(context) / self.output_name
+        if self.skip_without and not has_element(Path(self.input_file), self.skip_without):
+            raise AirflowSkipException(f"{Path(self.input_file).name} has no <{self.skip_without}> records: "
+                                       "nothing to map or send.")
         try:
             apply_mapping(Path(self.input_file), Path(self.mapping), output, self.parameters)
         except MappingError as exc:

@@ -1,0 +1,16 @@
+"""Phase 3 of the Amazon to Sage integration (an Airflow DAG): Sage 50 sales prices -> Amazon prices."""
+
+from __future__ import annotations
+
+from amazon_sage import settings
+from amazon_sage.stock_feed_dag import stock_feed_dag
+
+dag = stock_feed_dag(
+    feed_name="prices",
+    title="Prices",
+    schedule_setting="PRICES_SCHEDULE",
+    mapping_setting="PRICES_MAPPING",
+    parameters={**settings.prices_mapping_parameters(), "MarketplaceID": "{{ marketplace_id() }}"},
+    attribute="purchasable_offer",
+    rule="Sage's net SALES_PRICE plus VAT at TAX_RATE, to the penny; a price of zero or less goes to the fail file.",
+)

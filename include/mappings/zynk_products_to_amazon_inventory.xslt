@@ -1,0 +1,55 @@
+<?xml version="1.0" encoding="UTF-8"?>
+<!--
+  Zynk XML products (Export Stock Records) to Amazon quantities (JSON_LISTINGS_FEED messages).
+
+  One PATCH per product on /attributes/fulfillment_availability with
+  quantity = free stock = max(0, floor(QtyInStock - QtyAllocated)); a missing (nil) quantity counts as 0.
+  The output is the generic XML form that becomes JSON (json:array makes an array, json:type a number);
+  the header and messageId are added by the upload step.
+-->
+<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
+                xmlns:json="urn:amazon-sage:json">
+  <xsl:output method="xml" encoding="utf-8" indent="yes"/>
+
+  <xsl:param name="MerchantID" select="''"/>
+  <xsl:param name="FulfillmentChannel" select="'DEFAULT'"/>
+  <xsl:param name="ProductType" select="'PRODUCT'"/>
+
+  <xsl:template match="/">
+    <Feed>
+      <xsl:apply-templates select="Company/Products/Product"/>
+    </Feed>
+  </xsl:template>
+
+  <xsl:template name="quantity">
+    <xsl:param name="value"/>
+    <xsl:choose>
+      <xsl:when test="string(number($value)) = 'NaN'">0</xsl:when>
+      <xsl:otherwise><xsl:value-of select="number($value)"/></xsl:otherwise>
+    </xsl:choose>
+  </xsl:template>
+
+  <xsl:template match="Product">
+    <xsl:variable name="in-stock"><xsl:call-template name="quantity"><xsl:with-param name="value" select="QtyInStock"/></xsl:call-template></xsl:variable>
+    <xsl:variable name="allocated"><xsl:call-template name="quantity"><xsl:with-param name="value" select="QtyAllocated"/></xsl:call-template></xsl:variable>
+    <xsl:variable name="free" select="floor($in-stock - $allocated)"/>
+    <message>
+      <sku><xsl:value-of select="Sku"/></sku>
+      <operationType>PATCH</operationType>
+      <productType><xsl:value-of select="$ProductType"/></productType>
+      <patches json:array="true">
+        <op>merge</op>
+        <path>/attributes/fulfillment_availability</path>
+        <value json:array="true">
+          <fulfillment_channel_code><xsl:value-of select="$FulfillmentChannel"/></fulfillment_channel_code>
+          <quantity json:type="integer">
+            <xsl:choose>
+              <xsl:when test="$free &gt; 0"><xsl:value-of select="format-number($free, '0')"/></xsl:when>
+              <xsl:otherwise>0</xsl:otherwise>
+            </xsl:choose>
+          </quantity>
+        </value>
+      </patches>
+    </message>
+  </xsl:template>
+</xsl:stylesheet>

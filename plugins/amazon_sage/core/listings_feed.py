@@ -1,0 +1,111 @@
+"""Build JSON_LISTINGS_FEED documents from a mapping's output, validated and split at 25,000 messages.
+
+The mapping (XSLT) writes ``<Feed>`` holding ``<message>`` elements in the generic XML form
+of :mod:`amazon_sage.core.xml_json`, and ``<rejected sku="...">reason</rejected>`` for records
+it refuses (a price of zero, say). This module adds what is not a business rule: the header
+(``sellerId`` from the connection, ``version`` 2.0), a unique ``messageId`` per message, the
+split into documents of at most 25,000 messages, and validation of every document against
+Amazon's ``listings-feed-schema-v2.json`` before anything is uploaded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from lxml import etree
+
+from amazon_sage.core.files import atomic_output
+from amazon_sage.core.xml_json import JsonConversionError, dumps_default, to_json
+from amazon_sage.core.xslt import MappingError
+
+SCHEMA = Path(__file__).resolve().parents[3] / "include" / "schemas" / "listings-feed-schema-v2.json"
+MAX_MESSAGES = 25_000
+CONTENT_TYPE = "application/json; charset=UTF-8"
+
+
+class FeedValidationError(Exception):
+    """A document breaks Amazon's schema; nothing was uploaded."""
+
+
+@dataclass
+class FeedBuild:
+    documents: list[Path] = field(default_factory=list)
+    messages: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+
+@cache
+def _validator() -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
+
+
+def validate_document(document: dict[str, Any], name: str) -> None:
+    """Raise :class:`FeedValidationError` with the first schema error, naming the message and SKU."""
+    error = next(iter(sorted(_validator().iter_errors(document), key=lambda e: list(e.path))), None)
+    if error is None:
+        return
+    where = "/".join(str(part) for part in error.path)
+    detail = ""
+    if len(error.path) >= 2 and error.path[0] == "messages":
+        message = document["messages"][error.path[1]]
+        detail = f" (messageId {message.get('messageId')}, sku {message.get('sku')!r})"
+    raise FeedValidationError(f"{name} breaks Amazon's JSON_LISTINGS_FEED schema at /{where}{detail}: "
+                              f"{error.message}. Fix the mapping; nothing was uploaded.")
+
+
+def _iter_mapped(path: Path) -> Iterator[tuple[str, Any]]:
+    try:
+        for _, element in etree.iterparse(str(path), events=("end",), tag=("message", "rejected"),
+                                          resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True):
+            if element.tag == "message":
+                yield "message", to_json(element)
+            else:
+                yield "rejected", (element.get("sku") or "", (element.text or "").strip())
+            element.clear()
+            while element.getprevious() is not None:
+                del element.getparent()[0]
+    except etree.XMLSyntaxError as exc:
+        raise MappingError(f"Mapped file {path}:{exc.lineno} is not well-formed XML: {exc.msg}") from None
+    except JsonConversionError as exc:
+        raise MappingError(f"Mapped file {path}: {exc}") from None
+
+
+def build_feed_documents(mapped: Path, *, seller_id: str, out_dir: Path, stem: str,
+                         max_messages: int = MAX_MESSAGES) -> FeedBuild:
+    """Write ``<stem>_001.json``... into ``out_dir``; every document is schema-valid or nothing is written."""
+    build = FeedBuild()
+    chunk: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        path = out_dir / f"{stem}_{len(build.documents) + 1:03d}.json"
+        document = {"header": {"sellerId": seller_id, "version": "2.0", "issueLocale": "en_GB"}, "messages": chunk}
+        validate_document(document, path.name)
+        with atomic_output(path) as tmp:
+            tmp.write_text(json.dumps(document, ensure_ascii=False, default=dumps_default), encoding="utf-8")
+        build.documents.append(path)
+        chunk.clear()
+
+    try:
+        for kind, value in _iter_mapped(mapped):
+            if kind == "rejected":
+                build.rejected.append(value)
+                continue
+            if not isinstance(value, dict):
+                raise MappingError(f"Mapped file {mapped}: a <message> must hold elements, not text")
+            build.messages += 1
+            chunk.append({"messageId": build.messages, **value})
+            if len(chunk) == max_messages:
+                flush()
+        if chunk:
+            flush()
+    except BaseException:
+        for path in build.documents:  # all or nothing: no half set of documents is left to upload
+            path.unlink(missing_ok=True)
+        raise
+    return build

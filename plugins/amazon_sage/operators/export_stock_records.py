@@ -1,0 +1,60 @@
+"""Export Stock Records: Sage 50 STOCK -> ``zynk_stock_records.xml`` in the run folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pyodbc
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from amazon_sage import settings
+from amazon_sage.core.stock_export import StockExportError, export_stock, stock_query
+from amazon_sage.operators.run_context import run_folder_of
+
+OUTPUT_FILE = "zynk_stock_records.xml"
+
+
+class Sage50ExportStockRecordsOperator(BaseOperator):
+    """Write the STOCK records of the run (mode Modified, New or All) as Zynk XML products.
+
+    Zero records is a success with an empty document; the mappers downstream then skip.
+    Returns the file's path; XCom key ``counts`` has ``out``, the number of products.
+    """
+
+    template_fields: Sequence[str] = ("export_mode",)
+    ui_color = "#00b050"
+
+    def __init__(self, *, export_mode: str | None = None, sage_conn_id: str | None = None,
+                 published_only: bool | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.export_mode = export_mode
+        self.sage_conn_id = sage_conn_id
+        self.published_only = published_only
+
+    def execute(self, context: Any) -> str:
+        from amazon_sage.hooks.sage50 import Sage50Hook
+
+        mode = str(self.export_mode or settings.get("STOCK_EXPORT_MODE")).strip().capitalize()
+        published = self.published_only
+        if published is None:
+            published = settings.get_bool("STOCK_PUBLISHED_ONLY")
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        try:
+            query = stock_query(mode, start=start, end=end, published_only=published, where=settings.get("STOCK_WHERE"))
+        except StockExportError as exc:
+            raise AirflowException(str(exc)) from None
+        hook = Sage50Hook(self.sage_conn_id)
+        output = run_folder_of(context) / OUTPUT_FILE
+        connection = hook.connect()
+        try:
+            count = export_stock(connection, query, output)
+        except pyodbc.Error as exc:
+            raise hook.explain(exc) from None
+        finally:
+            connection.close()
+        context["ti"].xcom_push(key="counts", value={"in": count, "out": count, "failed": 0, "skipped": 0})
+        window = "" if mode == "All" else f" changed from {start} to {end}"
+        self.log.info("Export Stock Records summary: %d products (mode %s%s)", count, mode, window)
+        return str(output)

@@ -1,0 +1,155 @@
+"""Upload Inventory / Price Feed: JSON_LISTINGS_FEED to Amazon, waited on in the triggerer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+from lxml import etree
+
+from amazon_sage import settings
+from amazon_sage.core.feed_report import FeedOutcome, SkuResult, apply_report
+from amazon_sage.core.files import atomic_output
+from amazon_sage.core.listings_feed import FeedValidationError, build_feed_documents
+from amazon_sage.core.xslt import MappingError
+from amazon_sage.core.zynk_results import RecordFiles
+from amazon_sage.operators.run_context import run_folder_of
+from amazon_sage.triggers.listings_feed import ListingsFeedTrigger
+
+MAX_LISTED = 50
+
+
+def _record(sku: str, message_id: int | None = None, feed_id: str | None = None) -> etree._Element:
+    product = etree.Element("Product")
+    etree.SubElement(product, "Sku").text = sku
+    if message_id is not None:
+        etree.SubElement(product, "MessageId").text = str(message_id)
+    if feed_id is not None:
+        etree.SubElement(product, "FeedId").text = feed_id
+    return product
+
+
+class AmazonUploadListingsFeedOperator(BaseOperator):
+    """Send a mapped file as JSON_LISTINGS_FEED and split Amazon's report into per-SKU files.
+
+    ``feed_name`` (``inventory`` or ``prices``) names the files: ``amazon_<name>_feed_NNN.json``,
+    ``amazon_<name>_success.xml`` and ``amazon_<name>_fail.xml``. Each document is validated
+    before upload; the wait is deferred to :class:`ListingsFeedTrigger`. Submitted feed ids
+    are recorded in the run folder first, so a retry resumes waiting on the same feeds and
+    never submits them twice. FATAL or CANCELLED fail the task with Amazon's reason.
+    """
+
+    template_fields: Sequence[str] = ("input_file",)
+    ui_color = "#ff9900"
+
+    def __init__(self, *, input_file: str, feed_name: str, sp_api_conn_id: str | None = None,
+                 poll_interval: float | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.input_file = input_file
+        self.feed_name = feed_name
+        self.sp_api_conn_id = sp_api_conn_id
+        self.poll_interval = poll_interval
+
+    def _paths(self, context: Any) -> dict[str, Path]:
+        folder = run_folder_of(context)
+        stem = f"amazon_{self.feed_name}"
+        return {"folder": folder, "submissions": folder / f"{stem}_feed_submissions.json",
+                "success": folder / f"{stem}_success.xml", "fail": folder / f"{stem}_fail.xml",
+                "rejected": folder / f"{stem}_rejected.json"}
+
+    def execute(self, context: Any) -> Any:
+        from amazon_sage.hooks.selling_partner import SellingPartnerHook
+
+        paths = self._paths(context)
+        hook = SellingPartnerHook(self.sp_api_conn_id)
+        submissions: dict[str, str] = (json.loads(paths["submissions"].read_text())
+                                       if paths["submissions"].exists() else {})
+        try:
+            build = build_feed_documents(Path(self.input_file), seller_id=hook.seller_id, out_dir=paths["folder"],
+                                         stem=f"amazon_{self.feed_name}_feed")
+        except (FeedValidationError, MappingError) as exc:
+            raise AirflowException(str(exc)) from None
+        paths["rejected"].write_text(json.dumps(build.rejected))
+        if not build.documents:
+            if not build.rejected:
+                raise AirflowSkipException("Nothing to send: the mapping produced no messages.")
+            return self._finish(context, [], [])
+        for document in build.documents:
+            if document.name in submissions:
+                self.log.info("%s was submitted as feed %s by an earlier try; waiting on it again",
+                              document.name, submissions[document.name])
+                continue
+            submissions[document.name] = hook.submit_listings_feed(document.read_bytes())
+            with atomic_output(paths["submissions"]) as tmp:
+                tmp.write_text(json.dumps(submissions, indent=2))
+            self.log.info("Submitted %s as feed %s", document.name, submissions[document.name])
+        timeout = settings.get_int("FEED_TIMEOUT_MINUTES") * 60 or None
+        poll = self.poll_interval if self.poll_interval is not None else float(settings.get("FEED_POLL_SECONDS"))
+        self.defer(trigger=ListingsFeedTrigger([submissions[d.name] for d in build.documents], hook.sp_api_conn_id,
+                                               poll_interval=poll, timeout=timeout),
+                   method_name="execute_complete",
+                   timeout=timedelta(seconds=timeout) if timeout else None)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> str:
+        from amazon_sage.hooks.selling_partner import SellingPartnerHook
+
+        paths = self._paths(context)
+        if event["status"] != "done":
+            raise AirflowException(f"Waiting for Amazon's feed processing failed: {event.get('message', event)}. "
+                                   "Clear the task to wait again on the same feeds.")
+        hook = SellingPartnerHook(self.sp_api_conn_id)
+        submissions: dict[str, str] = json.loads(paths["submissions"].read_text())
+        outcomes: list[FeedOutcome] = []
+        problems: list[str] = []
+        for document_name, feed_id in submissions.items():
+            feed = event["feeds"][feed_id]
+            status = feed["processingStatus"]
+            report = (json.loads(hook.download_feed_result(feed["resultFeedDocumentId"]))
+                      if feed.get("resultFeedDocumentId") else {})
+            report_file = paths["folder"] / f"amazon_{self.feed_name}_report_{feed_id}.json"
+            report_file.write_text(json.dumps(report, indent=2))
+            if status != "DONE":
+                reasons = "; ".join(issue.get("message", "") for issue in report.get("issues", [])[:5])
+                problems.append(f"feed {feed_id} ({document_name}) ended {status}"
+                                + (f": {reasons}" if reasons else ""))
+                continue
+            document = json.loads((paths["folder"] / document_name).read_text())
+            outcomes.append(apply_report(feed_id, document, report))
+        if problems:
+            raise AirflowException("Amazon did not apply the feed: " + " | ".join(problems) +
+                                   ". FATAL means some, none or all messages may have been applied: fix the cause "
+                                   "and rerun the run (the feed is safe to send again).")
+        results = [result for outcome in outcomes for result in outcome.results]
+        for outcome in outcomes:
+            for note in outcome.unknown_issues:
+                self.log.warning("Report issue not tied to a sent message: %s", note)
+        rejected = [tuple(item) for item in json.loads(paths["rejected"].read_text())]
+        return self._finish(context, results, rejected)
+
+    def _finish(self, context: Any, results: list[SkuResult], rejected: list[tuple[str, str]]) -> str:
+        paths = self._paths(context)
+        with RecordFiles({"success": paths["success"], "fail": paths["fail"]}, "Products") as files:
+            for result in results:
+                record = _record(result.sku, result.message_id, result.feed_id)
+                if result.errors:
+                    files.write("fail", record, errors=result.errors, stage="Amazon feed processing")
+                else:
+                    files.write("success", record, warnings=result.warnings, stage="Amazon feed processing")
+            for sku, reason in rejected:
+                files.write("fail", _record(sku), errors=[reason], stage="Pre-validation")
+        failed = [r for r in results if r.errors]
+        counts = {"in": len(results) + len(rejected), "out": len(results) - len(failed),
+                  "failed": len(failed) + len(rejected), "skipped": 0}
+        context["ti"].xcom_push(key="counts", value=counts)
+        for result in failed[:MAX_LISTED]:
+            self.log.warning("Amazon rejected SKU %s: %s", result.sku, "; ".join(result.errors))
+        for sku, reason in rejected[:MAX_LISTED]:
+            self.log.warning("Not sent, SKU %s: %s", sku, reason)
+        self.log.info("Upload %s feed summary: %d in, %d accepted, %d failed", self.feed_name, counts["in"],
+                      counts["out"], counts["failed"])
+        return str(paths["success"])
