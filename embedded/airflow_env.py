@@ -42,6 +42,8 @@ def airflow_environment(home: Path, *, sandbox_url: str, company: Path, work_roo
         "AIRFLOW_CONN_AMAZON_SP_API_DEFAULT": sp_api_connection(sandbox_url),
         "AIRFLOW_CONN_SAGE50_DEFAULT": sage_connection(company),
         "AMAZON_SAGE_WORK_ROOT": str(work_root or home / "amazon_sage" / "work"),
+        # The sandbox processes a feed in well under a second; Amazon takes minutes (default 30 s polls).
+        "AMAZON_SAGE_FEED_POLL_SECONDS": "1",
         "AMAZON_SAGE_ARCHIVE_DESTINATION": str(archive or home / "amazon_sage" / "archive"),
         "PYTHONPATH": os.pathsep.join([str(PROJECT / "plugins"), str(PROJECT)]),
     }

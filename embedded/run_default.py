@@ -1,9 +1,11 @@
-"""Run the orders DAG end to end on the embedded default and say where the results are.
+"""Run the three DAGs end to end on the embedded default and say where the results are.
 
 It prepares ``var/`` in the project: an Airflow home on SQLite, the sample Sage company and
 the archive folder; starts the SP-API sandbox with generated orders from the last few days;
-runs ``airflow dags test amazon_orders_to_sage`` over that window; then prints the archive,
-the success and fail files (copied out of the archive) and what landed in Sage.
+runs ``airflow dags test`` for ``amazon_orders_to_sage`` over that window, then for
+``sage_stock_to_amazon_inventory`` and ``sage_stock_to_amazon_prices`` (export mode All);
+then prints each run's archive, its success and fail files (copied out of the archive),
+what landed in Sage and what the sandbox's Amazon listings now hold.
 
     python -m embedded.run_default [--orders 60] [--port 0]
 """
@@ -28,7 +30,9 @@ from embedded.sample_company import create_company, odbc_connection_string
 from embedded.spapi_sandbox import Sandbox, SandboxServer
 
 VAR = Path(os.environ.get("AMAZON_SAGE_VAR", PROJECT / "var"))
-DAG_ID = "amazon_orders_to_sage"
+DAGS = {"amazon_orders_to_sage": ("zynk_orders_success.xml", "zynk_orders_fail.xml"),
+        "sage_stock_to_amazon_inventory": ("amazon_inventory_success.xml", "amazon_inventory_fail.xml"),
+        "sage_stock_to_amazon_prices": ("amazon_prices_success.xml", "amazon_prices_fail.xml")}
 
 
 def airflow(env: dict[str, str], *args: str, log: Path) -> None:
@@ -76,26 +80,31 @@ def main() -> None:
         print(f"SP-API sandbox: {server.url} ({args.orders} orders since {start:%Y-%m-%d %H:%M} UTC)")
         print(f"Airflow home:   {home} (log: {log})")
         airflow(env, "db", "migrate", log=log)
-        conf = json.dumps({"download_from": (start - timedelta(hours=1)).isoformat()})
-        print("Running DAG amazon_orders_to_sage (download -> map -> import -> archive) ...", flush=True)
-        airflow(env, "dags", "test", DAG_ID, "--conf", conf, log=log)
-        state = sandbox.state.calls
+        conf = {"amazon_orders_to_sage": {"download_from": (start - timedelta(hours=1)).isoformat()},
+                "sage_stock_to_amazon_inventory": {"export_mode": "All"},
+                "sage_stock_to_amazon_prices": {"export_mode": "All"}}
+        for dag_id in DAGS:
+            print(f"Running DAG {dag_id} ...", flush=True)
+            airflow(env, "dags", "test", dag_id, "--conf", json.dumps(conf[dag_id]), log=log)
+        calls = dict(sandbox.state.calls)
+        listings = {sku: (listing.quantity, listing.price) for sku, listing in sandbox.feeds_state.listings.items()}
 
-    archive_dir = Path(env["AMAZON_SAGE_ARCHIVE_DESTINATION"])
-    archive = max((archive_dir / DAG_ID).glob("*.zip"), key=lambda p: p.stat().st_mtime)
-    target = results / archive.stem
-    with zipfile.ZipFile(archive) as zipped:
-        zipped.extractall(target)
-        members = zipped.namelist()
-    for path in target.rglob("*"):
-        path.chmod(0o600 if path.is_file() else 0o700)
-    print(f"\nDone. SP-API calls: {state}")
-    print(f"Archive of the run:  {archive}")
-    print(f"  holds: {', '.join(sorted(members))}")
-    print(f"Success file:        {target / 'zynk_orders_success.xml'}")
-    print(f"Fail file:           {target / 'zynk_orders_fail.xml'}")
-    print(f"Skipped file:        {target / 'zynk_orders_skipped.xml'}")
-    print(f"Sage company:        {company}: {sage_summary(company)}")
+    print(f"\nDone. SP-API calls: {calls}")
+    archive_root = Path(env["AMAZON_SAGE_ARCHIVE_DESTINATION"])
+    for dag_id, (success, fail) in DAGS.items():
+        archive = max((archive_root / dag_id).glob("*.zip"), key=lambda p: p.stat().st_mtime)
+        target = results / archive.stem
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(target)
+        for path in target.rglob("*"):
+            path.chmod(0o600 if path.is_file() else 0o700)
+        print(f"\n{dag_id}")
+        print(f"  archive:      {archive}")
+        print(f"  success file: {target / success}")
+        print(f"  fail file:    {target / fail}")
+    print(f"\nSage company: {company}: {sage_summary(company)}")
+    print("Amazon listings in the sandbox now (SKU: quantity, price): "
+          + ", ".join(f"{sku}: {qty}, £{price:.2f}" for sku, (qty, price) in sorted(listings.items())))
     print(f"Open the UI on the same home: source {VAR / 'embedded.env'} && .venv/bin/airflow standalone")
 
 

@@ -45,18 +45,31 @@ def _validator() -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
 
 
+def _most_telling(errors: list[jsonschema.ValidationError]) -> jsonschema.ValidationError | None:
+    """The error a person can act on: a plain one first; inside a ``oneOf``, the branch for the
+    message's own operationType (the one without a ``const`` mismatch)."""
+    plain = [e for e in errors if e.validator != "oneOf"]
+    if plain or not errors:
+        return min(plain, key=lambda e: list(e.absolute_path), default=None)
+    branches: dict[Any, list[jsonschema.ValidationError]] = {}
+    for error in errors[0].context:
+        branches.setdefault(error.relative_schema_path[0], []).append(error)
+    chosen = min(branches.values(), key=lambda found: (any(e.validator == "const" for e in found), len(found)))
+    return chosen[0]
+
+
 def validate_document(document: dict[str, Any], name: str) -> None:
-    """Raise :class:`FeedValidationError` with the first schema error, naming the message and SKU."""
-    error = next(iter(sorted(_validator().iter_errors(document), key=lambda e: list(e.path))), None)
+    """Raise :class:`FeedValidationError` with the most telling schema error, naming message and SKU."""
+    error = _most_telling(list(_validator().iter_errors(document)))
     if error is None:
         return
-    where = "/".join(str(part) for part in error.path)
+    path = list(error.absolute_path)
     detail = ""
-    if len(error.path) >= 2 and error.path[0] == "messages":
-        message = document["messages"][error.path[1]]
+    if len(path) >= 2 and path[0] == "messages":
+        message = document["messages"][path[1]]
         detail = f" (messageId {message.get('messageId')}, sku {message.get('sku')!r})"
-    raise FeedValidationError(f"{name} breaks Amazon's JSON_LISTINGS_FEED schema at /{where}{detail}: "
-                              f"{error.message}. Fix the mapping; nothing was uploaded.")
+    raise FeedValidationError(f"{name} breaks Amazon's JSON_LISTINGS_FEED schema at /{'/'.join(map(str, path))}"
+                              f"{detail}: {error.message[:200]}. Fix the mapping; nothing was uploaded.")
 
 
 def _iter_mapped(path: Path) -> Iterator[tuple[str, Any]]:

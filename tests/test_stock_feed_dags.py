@@ -1,0 +1,183 @@
+"""The two stock DAGs in real Airflow against the sandbox's Feeds API and the sample company."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pyodbc
+import pytest
+from lxml import etree
+
+from amazon_sage.hooks.selling_partner import SellingPartnerHook
+from amazon_sage.triggers.listings_feed import ListingsFeedTrigger
+from embedded.catalogue import BY_SKU, NOT_ON_AMAZON
+from embedded.sample_company import odbc_connection_string
+from tests.helpers import sage_rows
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def stock_dags(product_env, airflow_db, monkeypatch):
+    monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
+    monkeypatch.setenv("AMAZON_SAGE_FEED_POLL_SECONDS", "0.1")
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(PROJECT / "dags"))
+    assert bag.import_errors == {}
+    return bag
+
+
+def _run(dag, **kwargs):
+    run = dag.test(**kwargs)
+    return run, {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
+def _sql(company: Path, sql: str) -> None:
+    connection = pyodbc.connect(odbc_connection_string(company), autocommit=True)
+    try:
+        connection.execute(sql)
+    finally:
+        connection.close()
+
+
+def _records(path: Path) -> dict[str, str]:
+    root = etree.parse(str(path)).getroot()
+    return {p.findtext("Sku"): (p.findtext("Errors/Error/Description") or "") for p in root.iter("Product")}
+
+
+def _work_file(env: dict, dag_id: str, name: str) -> Path:
+    return next(Path(env["AMAZON_SAGE_WORK_ROOT"], dag_id).glob(f"*/{name}"))
+
+
+def test_inventory_dag_sets_amazon_quantities_per_sku(stock_dags, sandbox_server, company, product_env,
+                                                      monkeypatch) -> None:
+    monkeypatch.setenv("AMAZON_SAGE_ARCHIVE_DESTINATION", str(Path(product_env["AMAZON_SAGE_WORK_ROOT"]).parent / "a"))
+    _sql(company, "UPDATE STOCK SET QTY_ALLOCATED = 3 WHERE STOCK_CODE = 'MUG-RED-01'")
+    _sql(company, "UPDATE STOCK SET QTY_IN_STOCK = -2 WHERE STOCK_CODE = 'CADDY-TIN-S'")
+    run, states = _run(stock_dags.dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
+    assert run.state == "success", states
+    listings = sandbox_server.sandbox.feeds_state.listings
+    for row in sage_rows(company, "SELECT STOCK_CODE, QTY_IN_STOCK, QTY_ALLOCATED FROM STOCK"):
+        if row["STOCK_CODE"] in listings:
+            expected = max(0, int(row["QTY_IN_STOCK"] - row["QTY_ALLOCATED"]))
+            assert listings[row["STOCK_CODE"]].quantity == expected, row
+    assert listings["MUG-RED-01"].quantity == 37 and listings["CADDY-TIN-S"].quantity == 0
+    counts = run.get_task_instance("upload_inventory_feed").xcom_pull(task_ids="upload_inventory_feed", key="counts")
+    assert counts["failed"] == len(NOT_ON_AMAZON) and counts["out"] == counts["in"] - counts["failed"]
+    archive = next(Path(product_env["AMAZON_SAGE_WORK_ROOT"]).parent.joinpath("a").rglob("*.zip"))
+    import zipfile
+
+    with zipfile.ZipFile(archive) as opened:
+        fail = etree.fromstring(opened.read("amazon_inventory_fail.xml"))
+    failed = {p.findtext("Sku"): p.findtext("Errors/Error/Description") for p in fail.iter("Product")}
+    assert set(failed) == set(NOT_ON_AMAZON)
+    assert "not found for this seller" in failed[NOT_ON_AMAZON[0]]
+
+
+def test_prices_dag_sets_vat_inclusive_prices_and_fails_free_products(stock_dags, sandbox_server, company,
+                                                                      product_env, monkeypatch) -> None:
+    monkeypatch.setenv("AMAZON_SAGE_ARCHIVE_RETENTION", "count")
+    _sql(company, "UPDATE STOCK SET SALES_PRICE = 0 WHERE STOCK_CODE = 'CADDY-TIN-S'")
+    _sql(company, "UPDATE STOCK SET SALES_PRICE = 6.24 WHERE STOCK_CODE = 'TEA-EARLGREY-250'")
+    sandbox_server.sandbox.configure({"processing_delay": 0.3})
+    run, states = _run(stock_dags.dags["sage_stock_to_amazon_prices"], run_conf={"export_mode": "All"})
+    assert run.state == "success", states
+    listings = sandbox_server.sandbox.feeds_state.listings
+    for row in sage_rows(company, "SELECT STOCK_CODE, SALES_PRICE FROM STOCK"):
+        sku = row["STOCK_CODE"]
+        if sku in listings and row["SALES_PRICE"] > 0:
+            net = Decimal(str(row["SALES_PRICE"]))
+            assert listings[sku].price == (net * Decimal("1.2")).quantize(Decimal("0.01")), sku
+    assert listings["TEA-EARLGREY-250"].price == Decimal("7.49")
+    assert listings["CADDY-TIN-S"].price == BY_SKU["CADDY-TIN-S"].price  # the free one was never sent
+    uri = run.get_task_instance("archive_workflow_data").xcom_pull(task_ids="archive_workflow_data")
+    import zipfile
+
+    with zipfile.ZipFile(uri) as opened:
+        failed = {p.findtext("Sku"): p.findtext("Errors/Error/Description")
+                  for p in etree.fromstring(opened.read("amazon_prices_fail.xml")).iter("Product")}
+        manifest = json.loads(opened.read("manifest.json"))
+    assert set(failed) == {"CADDY-TIN-S", *NOT_ON_AMAZON}
+    assert "not above zero" in failed["CADDY-TIN-S"]
+    assert manifest["counts"]["upload_prices_feed"]["failed"] == 2
+
+
+def test_no_changes_skips_the_feed(stock_dags, sandbox_server, company) -> None:
+    run, states = _run(stock_dags.dags["sage_stock_to_amazon_inventory"])  # Modified: nothing changed lately
+    assert run.state == "success"
+    assert states == {"export_stock_records": "success", "map_inventory": "skipped",
+                      "upload_inventory_feed": "skipped", "archive_workflow_data": "success"}
+    assert sandbox_server.sandbox.feeds_state.feeds == {}
+
+
+@pytest.mark.parametrize("outcome", ["FATAL", "CANCELLED"])
+def test_fatal_and_cancelled_feeds_fail_with_amazons_reason(stock_dags, sandbox_server, company, outcome,
+                                                            capfd) -> None:
+    sandbox_server.sandbox.configure({"feed_outcomes": [outcome]})
+    _, states = _run(stock_dags.dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
+    assert states["upload_inventory_feed"] == "failed" and states["archive_workflow_data"] == "upstream_failed"
+    output = capfd.readouterr()
+    assert f"ended {outcome}" in output.out + output.err
+    if outcome == "FATAL":
+        assert "internal error" in output.out + output.err
+
+
+def test_a_retry_after_submission_waits_on_the_same_feed(stock_dags, sandbox_server, company, monkeypatch,
+                                                         product_env) -> None:
+    monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "1")
+    monkeypatch.setenv("AMAZON_SAGE_RETRY_DELAY_SECONDS", "0")
+    monkeypatch.setenv("AMAZON_SAGE_SP_API_MAX_ATTEMPTS", "2")
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(PROJECT / "dags")).dags["sage_stock_to_amazon_inventory"]
+    # The first try's wait dies on a 503 storm while polling; the retry must not send the feed again.
+    sandbox_server.sandbox.configure({"faults": [{"operation": "getFeed", "kind": "status", "status": 503,
+                                                  "count": 2}]})
+    run, states = _run(dag, run_conf={"export_mode": "All"})
+    assert run.state == "success", states
+    assert run.get_task_instance("upload_inventory_feed").try_number == 2
+    sandbox = sandbox_server.sandbox
+    assert sandbox.state.calls["createFeed"] == 1 and len(sandbox.feeds_state.feeds) == 1
+
+
+def test_polling_survives_5xx_and_a_triggerer_restart(sandbox_server, product_env, company, tmp_path) -> None:
+    hook = SellingPartnerHook()
+    sandbox = sandbox_server.sandbox
+    sandbox.configure({"processing_delay": 1.5,
+                       "faults": [{"operation": "getFeed", "kind": "status", "status": 500, "count": 2, "after": 1}]})
+    document = {"header": {"sellerId": "A1EXAMPLESELLER", "version": "2.0"},
+                "messages": [{"messageId": 1, "sku": "MUG-RED-01", "operationType": "PATCH", "productType": "PRODUCT",
+                              "patches": [{"op": "merge", "path": "/attributes/fulfillment_availability",
+                                           "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 5}]}]}]}
+    feed_id = hook.submit_listings_feed(json.dumps(document).encode())
+    trigger = ListingsFeedTrigger([feed_id], hook.sp_api_conn_id, poll_interval=0.1)
+
+    async def first_event(trigger_: ListingsFeedTrigger, limit: float):
+        return await asyncio.wait_for(trigger_.run().__anext__(), timeout=limit)
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(first_event(trigger, 0.5))  # the triggerer dies while the feed is in progress
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "amazon_sage.triggers.listings_feed.ListingsFeedTrigger"
+    restarted = ListingsFeedTrigger(**kwargs)
+    event = asyncio.run(first_event(restarted, 20))
+    assert event.payload["status"] == "done"
+    assert event.payload["feeds"][feed_id]["processingStatus"] == "DONE"
+    assert sandbox.feeds_state.listings["MUG-RED-01"].quantity == 5
+    assert sandbox.state.calls["createFeed"] == 1
+
+
+def test_a_429_on_create_feed_is_retried(sandbox_server, product_env, company) -> None:
+    sandbox = sandbox_server.sandbox
+    sandbox.configure({"faults": [{"operation": "createFeed", "kind": "throttle", "count": 2}],
+                       "rate_limits": {"createFeed": [50, 15]}})
+    hook = SellingPartnerHook()
+    hook.bucket("createFeed").rate = 50.0  # the test's own plan: waits of 1/50 s, not Amazon's 2 minutes
+    document = {"header": {"sellerId": "S", "version": "2.0"},
+                "messages": [{"messageId": 1, "sku": "MUG-RED-01", "operationType": "DELETE"}]}
+    feed_id = hook.submit_listings_feed(json.dumps(document).encode())
+    assert sandbox.state.calls["createFeed"] == 3 and list(sandbox.feeds_state.feeds) == [feed_id]
