@@ -8,6 +8,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
 from amazon_sage import settings
 from amazon_sage.core.download_window import parse_instant
+from amazon_sage.notifications import on_dag_failure
 from amazon_sage.operators.archive import ArchiveWorkflowDataOperator
 from amazon_sage.operators.auto_mapper import AutoMapperOperator
 from amazon_sage.operators.download_orders import AmazonDownloadOrdersOperator
@@ -45,6 +46,7 @@ with DAG(
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=6),
     render_template_as_native_obj=True,
+    on_failure_callback=on_dag_failure,
     tags=["amazon", "sage50", "orders"],
     default_args={
         "owner": "amazon-sage",
@@ -66,6 +68,7 @@ with DAG(
 ) as dag:
     download = AmazonDownloadOrdersOperator(
         task_id="download_orders",
+        pool=settings.get("SP_API_POOL"),
         doc="Download orders updated in the window from Amazon into amazon_orders.xml.",
         download_from="{{ params.download_from }}",
         download_to="{{ params.download_to }}",
@@ -81,6 +84,7 @@ with DAG(
     )
     import_orders = Sage50ImportSalesOrdersOperator(
         task_id="import_sales_orders",
+        pool=settings.get("SAGE_POOL"),
         doc="Import each order into Sage 50 in its own transaction; write success, fail and skipped files.",
         input_file="{{ ti.xcom_pull(task_ids='map_orders') }}",
         import_statuses="{{ params.order_statuses }}",

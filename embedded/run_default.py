@@ -80,6 +80,8 @@ def main() -> None:
         print(f"SP-API sandbox: {server.url} ({args.orders} orders since {start:%Y-%m-%d %H:%M} UTC)")
         print(f"Airflow home:   {home} (log: {log})")
         airflow(env, "db", "migrate", log=log)
+        subprocess.run([sys.executable, "-m", "amazon_sage.cli.pools"], env={**os.environ, **env}, check=True,
+                       stdout=subprocess.DEVNULL)
         conf = {"amazon_orders_to_sage": {"download_from": (start - timedelta(hours=1)).isoformat()},
                 "sage_stock_to_amazon_inventory": {"export_mode": "All"},
                 "sage_stock_to_amazon_prices": {"export_mode": "All"}}

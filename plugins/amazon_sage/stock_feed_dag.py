@@ -14,6 +14,7 @@ from amazon_sage import settings
 from amazon_sage.core.download_window import parse_instant
 from amazon_sage.core.stock_export import MODES
 from amazon_sage.hooks.selling_partner import marketplace_id
+from amazon_sage.notifications import on_dag_failure
 from amazon_sage.operators.archive import ArchiveWorkflowDataOperator
 from amazon_sage.operators.auto_mapper import AutoMapperOperator
 from amazon_sage.operators.export_stock_records import Sage50ExportStockRecordsOperator
@@ -50,6 +51,7 @@ def stock_feed_dag(*, feed_name: str, title: str, schedule_setting: str, mapping
         dagrun_timeout=timedelta(hours=4),
         render_template_as_native_obj=True,
         user_defined_macros={"marketplace_id": marketplace_id},
+        on_failure_callback=on_dag_failure,
         tags=["amazon", "sage50", feed_name],
         default_args={
             "owner": "amazon-sage",
@@ -70,7 +72,7 @@ def stock_feed_dag(*, feed_name: str, title: str, schedule_setting: str, mapping
             mapping=str(mapping), output_name=f"amazon_{feed_name}.xml", parameters=parameters,
             skip_without="Product", doc=f"Map the products to Amazon {feed_name} messages with the XSLT mapping.")
         upload = AmazonUploadListingsFeedOperator(
-            task_id=f"upload_{feed_name}_feed", feed_name=feed_name,
+            task_id=f"upload_{feed_name}_feed", feed_name=feed_name, pool=settings.get("SP_API_POOL"),
             input_file=f"{{{{ ti.xcom_pull(task_ids='map_{feed_name}') }}}}",
             doc=f"Send the {feed_name} feed to Amazon, wait for it, and split the report per SKU.")
         archive = ArchiveWorkflowDataOperator(

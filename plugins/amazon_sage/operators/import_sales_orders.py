@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowException
 from amazon_sage import settings
 from amazon_sage.core.sales_order_import import import_sales_orders
 from amazon_sage.core.xslt import MappingError
+from amazon_sage.notifications import notify_failed_records
 from amazon_sage.operators.run_context import as_list, run_folder_of
 
 MAX_LISTED = 50
@@ -63,6 +64,7 @@ class Sage50ImportSalesOrdersOperator(BaseOperator):
         for order_id, number in result.attention_orders:
             self.log.warning("NEEDS ATTENTION: order %s was cancelled on Amazon after import as Sage order %d; "
                              "review it in Sage (nothing was changed)", order_id, number)
+        notify_failed_records(context, "orders", result.failures, counts)
         self.log.info("Import Sales Orders summary: %(in)d in, %(imported)d imported, %(failed)d failed, "
                       "%(skipped)d skipped (%(duplicates)d already in Sage), %(attention)d need attention", counts)
         return str(result.success_file)

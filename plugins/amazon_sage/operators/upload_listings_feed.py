@@ -18,6 +18,7 @@ from amazon_sage.core.files import atomic_output
 from amazon_sage.core.listings_feed import FeedValidationError, build_feed_documents
 from amazon_sage.core.xslt import MappingError
 from amazon_sage.core.zynk_results import RecordFiles
+from amazon_sage.notifications import notify_failed_records
 from amazon_sage.operators.run_context import run_folder_of
 from amazon_sage.triggers.listings_feed import ListingsFeedTrigger
 
@@ -150,6 +151,7 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
             self.log.warning("Amazon rejected SKU %s: %s", result.sku, "; ".join(result.errors))
         for sku, reason in rejected[:MAX_LISTED]:
             self.log.warning("Not sent, SKU %s: %s", sku, reason)
+        notify_failed_records(context, "SKUs", [(r.sku, "; ".join(r.errors)) for r in failed] + rejected, counts)
         self.log.info("Upload %s feed summary: %d in, %d accepted, %d failed", self.feed_name, counts["in"],
                       counts["out"], counts["failed"])
         return str(paths["success"])
