@@ -1,0 +1,21 @@
+"""Registers the product's UI with Airflow: the run report, in the menu and on every DAG run."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from airflow.plugins_manager import AirflowPlugin
+
+from amazon_sage.ui.run_report import create_app
+
+
+class AmazonSagePlugin(AirflowPlugin):
+    name = "amazon_sage"
+    fastapi_apps: ClassVar[list[dict[str, Any]]] = [
+        {"app": create_app(), "url_prefix": "/amazon-sage", "name": "Amazon-Sage run report"}]
+    external_views: ClassVar[list[dict[str, Any]]] = [
+        {"name": "Amazon-Sage runs", "href": "amazon-sage/", "destination": "nav", "category": "browse",
+         "url_route": "amazon-sage-runs"},
+        {"name": "Run report", "href": "amazon-sage/?dag_id={DAG_ID}&run_id={RUN_ID}", "destination": "dag_run",
+         "url_route": "amazon-sage-run-report"},
+    ]
