@@ -1,0 +1,284 @@
+"""Operate the product on a running Airflow, as a seller would, and check the outcome.
+
+    python tests/operate/airflow_scenario.py [--keep]
+
+It starts api-server, scheduler, dag-processor and triggerer (LocalExecutor, SQLite) in a
+temporary AIRFLOW_HOME, with the SP-API sandbox and a sample Sage company, then:
+
+1. triggers each of the three DAGs through the REST API v2 and waits for success;
+2. runs ``airflow backfill create`` for the orders DAG over three daily intervals from a
+   Download From date, and checks Sage holds the union of those orders exactly once;
+3. locks the Sage company so that an orders run's import fails, releases the lock, clears
+   only that task through the REST API, and checks it succeeds without downloading again;
+4. checks the run report plugin answers with real counts behind the login.
+
+Every assertion is on the sample company, the sandbox or Airflow's API. Exit code 0 means
+all passed. It prints where the logs are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+
+PROJECT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(PROJECT / "plugins"), str(PROJECT)]
+
+from embedded.airflow_env import airflow_environment  # noqa: E402
+from embedded.order_generator import generate_orders  # noqa: E402
+from embedded.sample_company import create_company, odbc_connection_string  # noqa: E402
+from embedded.spapi_sandbox import Sandbox, SandboxServer  # noqa: E402
+
+ORDERS_START = datetime(2026, 11, 16, tzinfo=timezone.utc)
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+DAG_IDS = ("amazon_orders_to_sage", "sage_stock_to_amazon_inventory", "sage_stock_to_amazon_prices")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+    print(f"  ok: {message}", flush=True)
+
+
+class RunningAirflow:
+    """Airflow's components as subprocesses, and a REST client logged in as admin."""
+
+    def __init__(self, home: Path, env: dict[str, str], port: int, extra: list[str] | None = None):
+        self.home, self.env, self.port = home, env, port
+        self.components = list(COMPONENTS) + (extra or [])
+        self.processes: list[subprocess.Popen] = []
+        self.api = f"http://127.0.0.1:{port}"
+        self.client = httpx.Client(base_url=self.api, timeout=30)
+
+    def cli(self, *args: str, check_rc: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run([str(Path(sys.executable).with_name("airflow")), *args], env=self.env,
+                              capture_output=True, text=True)
+        if check_rc and done.returncode:
+            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        return done
+
+    def start(self) -> None:
+        for component in self.components:
+            args = component.split()
+            if args[0] == "api-server":
+                args += ["--port", str(self.port)]
+            log = (self.home / f"{component.replace(' ', '-')}.log").open("w")
+            self.processes.append(subprocess.Popen([str(Path(sys.executable).with_name("airflow")), *args],
+                                                   env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                                   start_new_session=True))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if self.client.get("/api/v2/monitor/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(1)
+        else:
+            raise RuntimeError(f"the API server did not answer; see {self.home}/api-server.log")
+        token = self.client.post("/auth/token", json={"username": "admin", "password": "admin"}).json()
+        self.client.headers["Authorization"] = f"Bearer {token['access_token']}"
+        self.token = token["access_token"]
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def wait_for_dags(self) -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if all(self.client.get(f"/api/v2/dags/{dag_id}").status_code == 200 for dag_id in DAG_IDS):
+                return
+            time.sleep(2)
+        raise RuntimeError("the dag-processor did not parse the DAGs; see dag-processor.log")
+
+    def unpause(self, dag_id: str) -> None:
+        answer = self.client.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+        answer.raise_for_status()
+
+    def trigger(self, dag_id: str, conf: dict) -> str:
+        answer = self.client.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
+        answer.raise_for_status()
+        return answer.json()["dag_run_id"]
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return self.client.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json()["state"]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        answer = self.client.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()
+        return {ti["task_id"]: ti["state"] for ti in answer["task_instances"]}
+
+    def wait(self, dag_id: str, run_id: str, until: set[str], timeout: float = 240) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.run_state(dag_id, run_id)
+            if state in until:
+                return state
+            time.sleep(1)
+        raise RuntimeError(f"{dag_id} {run_id} still {state} after {timeout}s: {self.task_states(dag_id, run_id)}")
+
+    def wait_task(self, dag_id: str, run_id: str, task_id: str, until: set[str], timeout: float = 240) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.task_states(dag_id, run_id).get(task_id)
+            if state in until:
+                return state
+            time.sleep(1)
+        raise RuntimeError(f"{task_id} of {run_id} not in {until}: {self.task_states(dag_id, run_id)}")
+
+
+def sage_order_ids(company: Path) -> list[str]:
+    import pyodbc
+
+    connection = pyodbc.connect(odbc_connection_string(company), autocommit=True)
+    try:
+        return [row[0] for row in connection.execute("SELECT CUST_ORDER_NUMBER FROM SALES_ORDER").fetchall()]
+    finally:
+        connection.close()
+
+
+def expected_ids(sandbox: Sandbox, after: str, before: str) -> set[str]:
+    latest = {}
+    for history in sandbox.state.versions.values():
+        latest[history[-1]["orderId"]] = history[-1]
+    return {o["orderId"] for o in latest.values() if after <= o["lastUpdatedTime"] < before
+            and o["fulfillment"]["fulfillmentStatus"] in {"UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED"}
+            and all(i["product"]["sellerSku"] != "GIFTSET-AFTERNOON-TEA" for i in o["orderItems"])}
+
+
+def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> None:
+    airflow.wait_for_dags()
+    print("1. Trigger each DAG through the REST API v2", flush=True)
+    runs = {
+        "amazon_orders_to_sage": airflow.trigger("amazon_orders_to_sage", {
+            "download_from": "2026-11-16T00:00:00Z", "download_to": "2026-11-17T00:00:00Z"}),
+        "sage_stock_to_amazon_inventory": airflow.trigger("sage_stock_to_amazon_inventory", {"export_mode": "All"}),
+        "sage_stock_to_amazon_prices": airflow.trigger("sage_stock_to_amazon_prices", {"export_mode": "All"}),
+    }
+    for dag_id in DAG_IDS:
+        airflow.unpause(dag_id)
+    for dag_id, run_id in runs.items():
+        check(airflow.wait(dag_id, run_id, {"success", "failed"}) == "success", f"{dag_id} run {run_id} succeeded")
+    first_day = expected_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-17T00:00:00Z")
+    check(set(sage_order_ids(company)) == first_day, f"Sage holds the {len(first_day)} orders of the first day")
+    check(sandbox.feeds_state.listings["MUG-RED-01"].quantity == 40, "the inventory feed reached the sandbox")
+
+    print("2. Backfill the orders DAG over three days from a Download From date", flush=True)
+    airflow.cli("backfill", "create", "--dag-id", "amazon_orders_to_sage", "--from-date", "2026-11-17",
+                "--to-date", "2026-11-19", "--max-active-runs", "1")
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline:
+        backfill_runs = [r for r in airflow.client.get("/api/v2/dags/amazon_orders_to_sage/dagRuns",
+                                                       params={"run_type": "backfill"}).json()["dag_runs"]]
+        if len(backfill_runs) == 3 and all(r["state"] in {"success", "failed"} for r in backfill_runs):
+            break
+        time.sleep(2)
+    check(len(backfill_runs) == 3 and all(r["state"] == "success" for r in backfill_runs),
+          "three backfill runs succeeded")
+    ids = sage_order_ids(company)
+    union = expected_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-19T00:00:00Z")
+    check(len(ids) == len(set(ids)), "no order is in Sage twice")
+    check(union <= set(ids), f"Sage holds the union of the backfilled days ({len(union)} orders)")
+
+    print("3. Fail the import with a locked company, then clear only that task", flush=True)
+    locker = sqlite3.connect(company)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        run_id = airflow.trigger("amazon_orders_to_sage", {"download_from": "2026-11-18T12:00:00Z",
+                                                           "download_to": "2026-11-20T00:00:00Z"})
+        check(airflow.wait_task("amazon_orders_to_sage", run_id, "import_sales_orders", {"failed"}) == "failed",
+              "the import failed while Sage was locked")
+    finally:
+        locker.rollback()
+        locker.close()
+    airflow.wait(DAG_IDS[0], run_id, {"failed"})
+    downloads = sandbox.state.calls["searchOrders"]
+    answer = airflow.client.post(f"/api/v2/dags/{DAG_IDS[0]}/clearTaskInstances", json={
+        "dry_run": False, "dag_run_id": run_id, "task_ids": ["import_sales_orders"], "only_failed": True,
+        "reset_dag_runs": True, "include_downstream": True})
+    answer.raise_for_status()
+    check(airflow.wait(DAG_IDS[0], run_id, {"success", "failed"}) == "success", "the cleared import succeeded")
+    check(sandbox.state.calls["searchOrders"] == downloads, "nothing was downloaded again")
+    everything = expected_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-20T00:00:00Z")
+    ids = sage_order_ids(company)
+    check(set(ids) == everything and len(ids) == len(set(ids)), f"Sage holds all {len(everything)} orders once")
+
+    print("4. The run report answers behind the login", flush=True)
+    check(httpx.get(f"{airflow.api}/amazon-sage/api/runs").status_code in (401, 403), "the report needs a login")
+    report = airflow.client.get("/amazon-sage/api/runs", params={"dag_id": DAG_IDS[0], "run_id": run_id}).json()
+    phases = {p["task_id"]: p for p in report[0]["phases"]}
+    check(phases["import_sales_orders"]["counts"]["in"] > 0, "the report shows the import's counts")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOME")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="amazon-sage-operate-"))
+    company = create_company(home / "sage" / "company.db")
+    sandbox = Sandbox(generate_orders(120, ORDERS_START, days=4))
+    port = free_port()
+    with SandboxServer(sandbox) as server:
+        env = {**os.environ, **airflow_environment(home, sandbox_url=server.url, company=company)}
+        env.update({
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+            "AIRFLOW__API_AUTH__JWT_SECRET": "operate-scenario-secret",
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AMAZON_SAGE_ORDERS_SCHEDULE": "0 0 * * *",
+            "AMAZON_SAGE_TASK_RETRIES": "0",
+            "AIRFLOW_CONN_SAGE50_DEFAULT": json.dumps({"conn_type": "odbc", "schema": str(company),
+                                                       "extra": {"driver": "SQLite3", "NoCreat": "1",
+                                                                 "Timeout": "500"}}),
+        })
+        (home / "passwords.json").write_text(json.dumps({"admin": "admin"}))
+        airflow = RunningAirflow(home, env, port)
+        airflow.cli("db", "migrate")
+        subprocess.run([sys.executable, "-m", "amazon_sage.cli.pools"], env=env, check=True, stdout=subprocess.DEVNULL)
+        try:
+            airflow.start()
+            scenario(airflow, sandbox, company)
+        except Exception:
+            print(f"FAILED. Logs: {home}/*.log and {home}/logs", flush=True)
+            args.keep = True
+            raise
+        finally:
+            airflow.stop()
+    print(f"All checks passed. Logs: {home}" if args.keep else "All checks passed.")
+    if not args.keep:
+        shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
