@@ -36,7 +36,8 @@ def airflow_environment(home: Path, *, sandbox_url: str, company: Path, work_roo
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # SQLite waits up to 30 s for a lock instead of failing: several Airflow processes share the file.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=30",
         "AIRFLOW__PROVIDERS_ODBC__ALLOW_DRIVER_IN_EXTRA": "True",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW_CONN_AMAZON_SP_API_DEFAULT": sp_api_connection(sandbox_url),

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine: unixODBC with the SQLite3 ODBC
 # driver (apt), and a virtualenv in .venv with the pinned requirements. Safe to rerun.
+# --with-test-tools adds what the tests drive: headless Chromium and its driver, and
+# docker-compose (only as a validator of docker-compose.yaml: no Docker engine is needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(unixodbc libsqliteodbc)
+if [ "${1:-}" = "--with-test-tools" ]; then APT_PACKAGES+=(chromium chromium-driver docker-compose); fi
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -1,16 +1,22 @@
 """Operate the product on a running Airflow, as a seller would, and check the outcome.
 
-    python tests/operate/airflow_scenario.py [--keep]
+    python tests/operate/airflow_scenario.py [--keep] [--topology local|celery|both]
 
-It starts api-server, scheduler, dag-processor and triggerer (LocalExecutor, SQLite) in a
-temporary AIRFLOW_HOME, with the SP-API sandbox and a sample Sage company, then:
+It starts api-server, scheduler, dag-processor and triggerer in a temporary AIRFLOW_HOME,
+with the SP-API sandbox and a sample Sage company. The ``local`` topology is LocalExecutor
+on SQLite; the ``celery`` topology is what users grow into: CeleryExecutor with a separate
+``airflow celery worker`` process, the machine's Redis (a fresh db number) as broker and its
+PostgreSQL (a fresh database, dropped afterwards) as metadata database and result backend.
+On each topology it:
 
 1. triggers each of the three DAGs through the REST API v2 and waits for success;
 2. runs ``airflow backfill create`` for the orders DAG over three daily intervals from a
    Download From date, and checks Sage holds the union of those orders exactly once;
 3. locks the Sage company so that an orders run's import fails, releases the lock, clears
    only that task through the REST API, and checks it succeeds without downloading again;
-4. checks the run report plugin answers with real counts behind the login.
+4. checks the run report plugin answers with real counts behind the login;
+5. takes headless Chromium screenshots of each DAG's grid and of the run report into
+   ``.ci/artifacts/`` (local topology).
 
 Every assertion is on the sample company, the sandbox or Airflow's API. Exit code 0 means
 all passed. It prints where the logs are.
@@ -31,6 +37,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -201,16 +208,17 @@ def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> None:
     check(len(backfill_runs) == 3 and all(r["state"] == "success" for r in backfill_runs),
           "three backfill runs succeeded")
     ids = sage_order_ids(company)
-    union = expected_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-19T00:00:00Z")
+    # Backfill logical dates are interval starts: 17, 18 and 19 cover [17th, 20th).
+    union = expected_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-20T00:00:00Z")
     check(len(ids) == len(set(ids)), "no order is in Sage twice")
-    check(union <= set(ids), f"Sage holds the union of the backfilled days ({len(union)} orders)")
+    check(set(ids) == union, f"Sage holds exactly the union of the first and backfilled days ({len(union)} orders)")
 
     print("3. Fail the import with a locked company, then clear only that task", flush=True)
     locker = sqlite3.connect(company)
     locker.execute("BEGIN EXCLUSIVE")
     try:
-        run_id = airflow.trigger("amazon_orders_to_sage", {"download_from": "2026-11-18T12:00:00Z",
-                                                           "download_to": "2026-11-20T00:00:00Z"})
+        run_id = airflow.trigger("amazon_orders_to_sage", {"download_from": "2026-11-19T12:00:00Z",
+                                                           "download_to": "2026-11-21T00:00:00Z"})
         check(airflow.wait_task("amazon_orders_to_sage", run_id, "import_sales_orders", {"failed"}) == "failed",
               "the import failed while Sage was locked")
     finally:
@@ -224,7 +232,7 @@ def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> None:
     answer.raise_for_status()
     check(airflow.wait(DAG_IDS[0], run_id, {"success", "failed"}) == "success", "the cleared import succeeded")
     check(sandbox.state.calls["searchOrders"] == downloads, "nothing was downloaded again")
-    everything = expected_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-20T00:00:00Z")
+    everything = expected_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-21T00:00:00Z")
     ids = sage_order_ids(company)
     check(set(ids) == everything and len(ids) == len(set(ids)), f"Sage holds all {len(everything)} orders once")
 
@@ -232,17 +240,76 @@ def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> None:
     check(httpx.get(f"{airflow.api}/amazon-sage/api/runs").status_code in (401, 403), "the report needs a login")
     report = airflow.client.get("/amazon-sage/api/runs", params={"dag_id": DAG_IDS[0], "run_id": run_id}).json()
     phases = {p["task_id"]: p for p in report[0]["phases"]}
-    check(phases["import_sales_orders"]["counts"]["in"] > 0, "the report shows the import's counts")
+    counts = phases["import_sales_orders"]["counts"]
+    check(counts["out"] == len(everything - union) and counts["duplicates"] > 0,
+          f"the report shows the retried import's counts ({counts['out']} imported, "
+          f"{counts['duplicates']} already in Sage from the overlap)")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOME")
-    args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="amazon-sage-operate-"))
+def screenshots(airflow: RunningAirflow, folder: Path) -> list[Path]:
+    """Grid views of the three DAGs and the run report, through headless Chromium, logged in."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    folder.mkdir(parents=True, exist_ok=True)
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000"):
+        options.add_argument(argument)
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
+                              options=options)
+    shots = []
+    try:
+        driver.get(f"{airflow.api}/api/v2/monitor/health")
+        driver.add_cookie({"name": "_token", "value": airflow.token, "path": "/"})
+        pages = {f"grid_{dag_id}": f"{airflow.api}/dags/{dag_id}" for dag_id in DAG_IDS}
+        pages["run_report"] = f"{airflow.api}/amazon-sage/"
+        for name, url in pages.items():
+            driver.get(url)
+            time.sleep(6 if name.startswith("grid") else 1)  # the React UI loads its data after the page
+            path = folder / f"{name}.png"
+            driver.save_screenshot(str(path))
+            shots.append(path)
+        check("Import Sales Orders" in driver.page_source, "the report page renders with its phases")
+    finally:
+        driver.quit()
+    return shots
+
+
+def celery_environment(env: dict[str, str], run: str) -> tuple[dict[str, str], Any]:
+    """A fresh PostgreSQL database and Redis db for one pass; returns the env and a clean-up function."""
+    import psycopg2
+    import redis
+
+    database = f"amazon_sage_{run}"
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{database}"')
+    number = 1 + int(run, 16) % 15
+    broker = redis.Redis(host="127.0.0.1", port=6379, db=number)
+    broker.flushdb()
+    url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}"
+    celery_env = {**env, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url, "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                  "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{number}",
+                  "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
+                  "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4"}
+
+    def clean_up() -> None:
+        broker.flushdb()
+        admin.cursor().execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{database}"')
+        admin.close()
+
+    return celery_env, clean_up
+
+
+def run_pass(topology: str, keep: bool) -> Path:
+    home = Path(tempfile.mkdtemp(prefix=f"amazon-sage-operate-{topology}-"))
     company = create_company(home / "sage" / "company.db")
-    sandbox = Sandbox(generate_orders(120, ORDERS_START, days=4))
+    sandbox = Sandbox(generate_orders(120, ORDERS_START, days=5))
     port = free_port()
+    clean_up = None
+    print(f"== {topology} topology, AIRFLOW_HOME {home}", flush=True)
     with SandboxServer(sandbox) as server:
         env = {**os.environ, **airflow_environment(home, sandbox_url=server.url, company=company)}
         env.update({
@@ -252,7 +319,6 @@ def main() -> int:
             "AIRFLOW__API_AUTH__JWT_SECRET": "operate-scenario-secret",
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-            "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AMAZON_SAGE_ORDERS_SCHEDULE": "0 0 * * *",
@@ -261,22 +327,42 @@ def main() -> int:
                                                        "extra": {"driver": "SQLite3", "NoCreat": "1",
                                                                  "Timeout": "500"}}),
         })
+        extra: list[str] = []
+        if topology == "celery":
+            env, clean_up = celery_environment(env, os.urandom(4).hex())
+            extra = ["celery worker"]
         (home / "passwords.json").write_text(json.dumps({"admin": "admin"}))
-        airflow = RunningAirflow(home, env, port)
-        airflow.cli("db", "migrate")
-        subprocess.run([sys.executable, "-m", "amazon_sage.cli.pools"], env=env, check=True, stdout=subprocess.DEVNULL)
+        airflow = RunningAirflow(home, env, port, extra)
         try:
+            airflow.cli("db", "migrate")
+            subprocess.run([sys.executable, "-m", "amazon_sage.cli.pools"], env=env, check=True,
+                           stdout=subprocess.DEVNULL)
             airflow.start()
             scenario(airflow, sandbox, company)
+            if topology == "local":
+                for shot in screenshots(airflow, PROJECT / ".ci" / "artifacts"):
+                    print(f"  screenshot: {shot}", flush=True)
         except Exception:
-            print(f"FAILED. Logs: {home}/*.log and {home}/logs", flush=True)
-            args.keep = True
+            print(f"FAILED on {topology}. Logs: {home}/*.log and {home}/logs", flush=True)
+            keep = True
             raise
         finally:
             airflow.stop()
-    print(f"All checks passed. Logs: {home}" if args.keep else "All checks passed.")
-    if not args.keep:
+            if clean_up:
+                clean_up()
+    if not keep:
         shutil.rmtree(home, ignore_errors=True)
+    return home
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOMEs")
+    parser.add_argument("--topology", choices=("local", "celery", "both"), default="both")
+    args = parser.parse_args()
+    for topology in ("local", "celery") if args.topology == "both" else (args.topology,):
+        run_pass(topology, args.keep)
+    print("All checks passed.")
     return 0
 
 
