@@ -80,6 +80,7 @@ with DAG(
         input_file="{{ ti.xcom_pull(task_ids='download_orders') }}",
         mapping=str(settings.mapping_path("ORDERS_MAPPING")),
         output_name="zynk_orders.xml",
+        records=("Order", "SalesOrder"),
         parameters=settings.orders_mapping_parameters(),
     )
     import_orders = Sage50ImportSalesOrdersOperator(

@@ -35,7 +35,8 @@ def test_report_lists_phases_with_counts(finished_run) -> None:
     phases = {p["task_id"]: p for p in runs[0]["phases"]}
     assert list(phases) == ["download_orders", "map_orders", "import_sales_orders", "archive_workflow_data"]
     imported = phases["import_sales_orders"]["counts"]
-    assert imported["in"] == phases["download_orders"]["counts"]["out"] and imported["failed"] >= 0
+    assert imported["in"] == phases["map_orders"]["counts"]["out"] == phases["download_orders"]["counts"]["out"]
+    assert imported["out"] + imported["failed"] + imported["skipped"] == imported["in"]
     assert runs[0]["archive"].endswith(".zip")
     page = client.get("/", params={"run_id": finished_run.run_id}).text
     assert "Import Sales Orders" in page and f"out: {imported['out']}" in page

@@ -70,7 +70,8 @@ def stock_feed_dag(*, feed_name: str, title: str, schedule_setting: str, mapping
         map_feed = AutoMapperOperator(
             task_id=f"map_{feed_name}", input_file="{{ ti.xcom_pull(task_ids='export_stock_records') }}",
             mapping=str(mapping), output_name=f"amazon_{feed_name}.xml", parameters=parameters,
-            skip_without="Product", doc=f"Map the products to Amazon {feed_name} messages with the XSLT mapping.")
+            skip_without="Product", records=("Product", ("message", "rejected")),
+            doc=f"Map the products to Amazon {feed_name} messages with the XSLT mapping.")
         upload = AmazonUploadListingsFeedOperator(
             task_id=f"upload_{feed_name}_feed", feed_name=feed_name, pool=settings.get("SP_API_POOL"),
             input_file=f"{{{{ ti.xcom_pull(task_ids='map_{feed_name}') }}}}",

@@ -76,11 +76,21 @@ def apply_mapping(input_file: Path, mapping: Path, output_file: Path,
     return output_file
 
 
-def has_element(path: Path, tag: str) -> bool:
-    """Whether ``path`` holds at least one ``tag`` element (stops at the first)."""
+def count_elements(path: Path, tags: str | tuple[str, ...], *, stop_at: int | None = None) -> int:
+    """How many ``tags`` elements ``path`` holds (streaming; stops counting at ``stop_at``)."""
+    count = 0
     try:
-        for _ in etree.iterparse(str(path), tag=tag, resolve_entities=False, no_network=True, load_dtd=False):
-            return True
+        for _, element in etree.iterparse(str(path), tag=tags, resolve_entities=False, no_network=True,
+                                          load_dtd=False, huge_tree=True):
+            count += 1
+            element.clear()
+            if stop_at is not None and count >= stop_at:
+                break
     except etree.XMLSyntaxError as exc:
         raise MappingError(f"Input file {path}:{exc.lineno} is not well-formed XML: {exc.msg}") from None
-    return False
+    return count
+
+
+def has_element(path: Path, tag: str) -> bool:
+    """Whether ``path`` holds at least one ``tag`` element (stops at the first)."""
+    return count_elements(path, tag, stop_at=1) > 0

@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from amazon_sage.core.xslt import MappingError, apply_mapping, has_element
+from amazon_sage.core.xslt import MappingError, apply_mapping, count_elements, has_element
 from amazon_sage.operators.run_context import run_folder_of
 
 
@@ -25,10 +25,13 @@ class AutoMapperOperator(BaseOperator):
     ui_color = "#c6e2ff"
 
     def __init__(self, *, input_file: str, mapping: str | Path, output_name: str,
-                 parameters: dict[str, str] | None = None, skip_without: str | None = None, **kwargs: Any) -> None:
-        """``skip_without``: an element name; when the input has none (zero records), skip the task."""
+                 parameters: dict[str, str] | None = None, skip_without: str | None = None,
+                 records: tuple[str, str | tuple[str, ...]] | None = None, **kwargs: Any) -> None:
+        """``skip_without``: an element name; when the input has none (zero records), skip the task.
+        ``records``: the record element names of input and output, for the counts in XCom and the log."""
         super().__init__(**kwargs)
         self.skip_without = skip_without
+        self.records = records
         self.input_file = input_file
         self.mapping = mapping
         self.output_name = output_name
@@ -43,6 +46,13 @@ class AutoMapperOperator(BaseOperator):
             apply_mapping(Path(self.input_file), Path(self.mapping), output, self.parameters)
         except MappingError as exc:
             raise AirflowException(str(exc)) from None
-        self.log.info("Auto Mapper: %s -> %s with %s", Path(self.input_file).name, output.name,
-                      Path(self.mapping).name)
+        if self.records:
+            read = count_elements(Path(self.input_file), self.records[0])
+            written = count_elements(output, self.records[1])
+            context["ti"].xcom_push(key="counts", value={"in": read, "out": written, "failed": 0, "skipped": 0})
+            self.log.info("Auto Mapper summary: %d records in, %d out (%s -> %s with %s)", read, written,
+                          Path(self.input_file).name, output.name, Path(self.mapping).name)
+        else:
+            self.log.info("Auto Mapper: %s -> %s with %s", Path(self.input_file).name, output.name,
+                          Path(self.mapping).name)
         return str(output)
