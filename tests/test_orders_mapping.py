@@ -152,3 +152,20 @@ def test_export_date_keeps_out_orders_placed_before_it(tmp_path: Path) -> None:
     assert kept and all(created >= "2026-11-18" for created in kept)
     assert counts.before_export_date == sum(1 for o in {v["orderId"]: v for v in orders}.values()
                                             if o["createdTime"] < "2026-11-18")
+
+
+def test_chunked_mapping_gives_the_same_document(tmp_path: Path) -> None:
+    from amazon_sage.core.xslt import apply_mapping_in_chunks
+
+    versions = generate_orders(250, ORDERS_START, days=3)
+    source = tmp_path / "amazon_orders.xml"
+    write_orders_xml([{"orders": versions}], source, window={"lastUpdatedAfter": "2026-11-15T00:00:00Z"})
+    whole = apply_mapping(source, MAPPING, tmp_path / "whole.xml", settings.orders_mapping_parameters())
+    chunked = apply_mapping_in_chunks(source, MAPPING, tmp_path / "chunked.xml", settings.orders_mapping_parameters(),
+                                      record="Order", output_records="SalesOrder", chunk_size=7)
+    assert etree.canonicalize(from_file=str(whole), strip_text=True) == \
+        etree.canonicalize(from_file=str(chunked), strip_text=True)
+    empty = tmp_path / "empty.xml"
+    empty.write_text("<Orders/>")
+    result = apply_mapping_in_chunks(empty, MAPPING, tmp_path / "e.xml", record="Order", output_records="SalesOrder")
+    assert etree.parse(str(result)).getroot().find("SalesOrders") is not None

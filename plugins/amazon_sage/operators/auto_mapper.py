@@ -9,7 +9,13 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from amazon_sage.core.xslt import MappingError, apply_mapping, count_elements, has_element
+from amazon_sage.core.xslt import (
+    MappingError,
+    apply_mapping,
+    apply_mapping_in_chunks,
+    count_elements,
+    has_element,
+)
 from amazon_sage.operators.run_context import run_folder_of
 
 
@@ -28,7 +34,8 @@ class AutoMapperOperator(BaseOperator):
                  parameters: dict[str, str] | None = None, skip_without: str | None = None,
                  records: tuple[str, str | tuple[str, ...]] | None = None, **kwargs: Any) -> None:
         """``skip_without``: an element name; when the input has none (zero records), skip the task.
-        ``records``: the record element names of input and output, for the counts in XCom and the log."""
+        ``records``: the record element names of input and output. With them the mapping runs in chunks
+        of records (for record-wise mappings such as the product's) and the counts go to XCom and the log."""
         super().__init__(**kwargs)
         self.skip_without = skip_without
         self.records = records
@@ -43,7 +50,11 @@ class AutoMapperOperator(BaseOperator):
             raise AirflowSkipException(f"{Path(self.input_file).name} has no <{self.skip_without}> records: "
                                        "nothing to map or send.")
         try:
-            apply_mapping(Path(self.input_file), Path(self.mapping), output, self.parameters)
+            if self.records:  # record-wise: stream in chunks, so memory stays flat at any size
+                apply_mapping_in_chunks(Path(self.input_file), Path(self.mapping), output, self.parameters,
+                                        record=self.records[0], output_records=self.records[1])
+            else:
+                apply_mapping(Path(self.input_file), Path(self.mapping), output, self.parameters)
         except MappingError as exc:
             raise AirflowException(str(exc)) from None
         if self.records:
