@@ -23,8 +23,10 @@ def sp_api_connection(sandbox_url: str, refresh_token: str = "Atzr|sandbox-refre
 
 
 def sage_connection(company: Path) -> str:
+    from embedded.sample_company import SQLITE_OPTIONS
+
     return json.dumps({"conn_type": "odbc", "schema": str(company),
-                       "extra": {"driver": "SQLite3", "NoCreat": "1", "Timeout": "5000"}})
+                       "extra": {"driver": "SQLite3", "NoCreat": "1", **SQLITE_OPTIONS}})
 
 
 def airflow_environment(home: Path, *, sandbox_url: str, company: Path, work_root: Path | None = None,

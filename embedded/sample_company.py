@@ -25,8 +25,14 @@ ACCOUNT = ("AMAZON", "Amazon UK customers")
 CREATED = datetime(2026, 1, 1, 9, 0, 0)
 
 
+# WAL lets readers work while an import writes, and NORMAL syncs at checkpoints rather than at
+# every commit: still atomic per transaction and safe against a killed process.
+SQLITE_OPTIONS = {"Timeout": "5000", "JournalMode": "WAL", "SyncPragma": "NORMAL"}
+
+
 def odbc_connection_string(path: Path, *, create: bool = False) -> str:
-    return f"Driver={{SQLite3}};Database={path};Timeout=5000;{'' if create else 'NoCreat=1;'}"
+    options = "".join(f"{key}={value};" for key, value in SQLITE_OPTIONS.items())
+    return f"Driver={{SQLite3}};Database={path};{options}{'' if create else 'NoCreat=1;'}"
 
 
 def create_company(path: Path) -> Path:

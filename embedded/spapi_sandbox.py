@@ -167,6 +167,8 @@ class OrdersModel:
         self.parameters = {p["name"]: p for p in model["paths"][SEARCH_PATH]["get"]["parameters"]}
         self.response_validator = jsonschema.Draft4Validator(
             {"$ref": "#/definitions/SearchOrdersResponse", "definitions": model["definitions"]})
+        self.order_validator = jsonschema.Draft4Validator(
+            {"$ref": "#/definitions/Order", "definitions": model["definitions"]})
 
     def enum(self, name: str) -> set[str]:
         return set(self.parameters[name]["items"]["enum"])
@@ -179,7 +181,17 @@ class Sandbox(FeedsSandbox):
         self.state = SandboxState()
         self.model = OrdersModel(models or models_dir())
         self.init_feeds(models or models_dir())
-        self.state.add_versions(versions or [])
+        self.add_versions(versions or [])
+
+    def add_versions(self, versions: list[dict[str, Any]]) -> None:
+        """Add order versions, each checked once against the model's Order schema."""
+        for version in versions:
+            error = next(iter(self.model.order_validator.iter_errors(version)), None)
+            if error is not None:
+                raise ValueError(f"order {version.get('orderId')} breaks the model: {error.message} "
+                                 f"at {list(error.path)}")
+        with self.state.lock:
+            self.state.add_versions(versions)
 
     # -- faults and throttling ---------------------------------------------------------------
 
@@ -358,7 +370,9 @@ class Sandbox(FeedsSandbox):
         if len(matches) > len(page):
             token = {"i": issued, "t": page[-1][field_], "o": page[-1]["orderId"], "f": fingerprint}
             body["pagination"] = {"nextToken": base64.urlsafe_b64encode(json.dumps(token).encode()).decode()}
-        errors = sorted(self.model.response_validator.iter_errors(body), key=lambda e: list(e.path))
+        # Every order was checked against the model when it was added, and shaping only drops
+        # optional datasets, so the answer's envelope is what remains to check on each call.
+        errors = sorted(self.model.response_validator.iter_errors({**body, "orders": []}), key=lambda e: list(e.path))
         if errors:
             raise ApiError(500, "InternalFailure", f"Sandbox answer breaks the model: {errors[0].message} "
                                                    f"at {list(errors[0].path)}")
@@ -487,9 +501,7 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     sandbox.configure(json.loads(self._body() or b"{}"))
                     self._send(200, {"ok": True})
                 elif url.path == "/_sandbox/orders":
-                    versions = json.loads(self._body())["versions"]
-                    with sandbox.state.lock:
-                        sandbox.state.add_versions(versions)
+                    sandbox.add_versions(json.loads(self._body())["versions"])
                     self._send(200, {"orders": len(sandbox.state.versions)})
                 else:
                     self._error(ApiError(404, "NotFound", f"No such resource {url.path}"))

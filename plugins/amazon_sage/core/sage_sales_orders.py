@@ -1,10 +1,10 @@
 """The Sage 50 SQL of the sales-order import, over any DB-API connection (pyodbc in production).
 
 The SQL is kept to plain SELECT/INSERT with ``?`` markers so the same statements run on a
-write-capable Sage ODBC target and on the sample company. Each order is written in one
-transaction that first checks ``CUST_ORDER_NUMBER`` for the Amazon order id, so an order is
-never half-written and never doubled: not on retry, not after a crash, not without any state
-file of ours.
+write-capable Sage ODBC target and on the sample company. Orders are written in transactions
+of whole orders that first check ``CUST_ORDER_NUMBER`` for the Amazon order ids, so an order
+is never half-written and never doubled: not on retry, not after a crash, not without any
+state file of ours.
 """
 
 from __future__ import annotations
@@ -17,10 +17,7 @@ from amazon_sage.core.money import pennies
 from amazon_sage.core.sage_order_rows import CompanyFacts, SageOrderRows, StockItem
 from amazon_sage.core.tax_codes import tax_code_id
 
-
-def _sql_value(value: Any) -> Any:
-    # Sage money columns are DOUBLE; Decimal binds exactly and is stored as the nearest double.
-    return float(value) if isinstance(value, Decimal) else value
+IN_LIMIT = 500  # markers per IN list, well under every driver's parameter limit
 
 
 def read_company_facts(connection: Any) -> CompanyFacts:
@@ -67,33 +64,62 @@ def find_order_numbers(connection: Any, customer_order_numbers: list[str]) -> di
 def _insert(cursor: Any, table: str, row: dict[str, Any]) -> None:
     columns = ", ".join(row)
     markers = ", ".join("?" * len(row))
-    cursor.execute(f"INSERT INTO {table} ({columns}) VALUES ({markers})", [_sql_value(v) for v in row.values()])
+    # Sage money columns are DOUBLE: Decimals go in as the nearest double, as Sage itself stores them.
+    cursor.execute(f"INSERT INTO {table} ({columns}) VALUES ({markers})",
+                   [float(v) if type(v) is Decimal else v for v in row.values()])
 
 
-def insert_sales_order(connection: Any, rows: SageOrderRows, *, now: datetime | None = None) -> tuple[int, bool]:
-    """Write one order in one transaction; return ``(order number, inserted)``.
+def _existing(cursor: Any, customer_order_numbers: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for offset in range(0, len(customer_order_numbers), IN_LIMIT):
+        part = customer_order_numbers[offset:offset + IN_LIMIT]
+        for number, order in cursor.execute(
+                f"SELECT CUST_ORDER_NUMBER, ORDER_NUMBER FROM SALES_ORDER WHERE CUST_ORDER_NUMBER IN "
+                f"({', '.join('?' * len(part))}) AND (RECORD_DELETED = 0 OR RECORD_DELETED IS NULL) "
+                "ORDER BY ORDER_NUMBER DESC", part).fetchall():
+            found[number] = int(order)  # descending, so the lowest (first imported) number wins
+    return found
 
-    When the order's ``CUST_ORDER_NUMBER`` is already in Sage nothing is written and the
-    existing number comes back with ``inserted=False``. Sage's next order number is
-    taken inside the same transaction. Any error rolls the whole order back.
+
+def insert_sales_orders(connection: Any, batch: list[SageOrderRows], *,
+                        now: datetime | None = None) -> list[tuple[int, bool]]:
+    """Write a batch of orders in one transaction; return ``(order number, inserted)`` for each.
+
+    Inside the transaction every order's ``CUST_ORDER_NUMBER`` is checked first; orders
+    already in Sage (or earlier in the batch) are not written and come back with the
+    existing number and ``inserted=False``. Sage's next order numbers are taken inside the
+    same transaction. The transaction holds whole orders only, so a crash or an error rolls
+    back whole orders and never leaves half of one; the caller records them only after this
+    returns (after the commit).
     """
     stamp = (now or datetime.now()).replace(microsecond=0)
+    audit = {"RECORD_CREATE_DATE": stamp, "RECORD_MODIFY_DATE": stamp, "RECORD_DELETED": 0}
     cursor = connection.cursor()
     try:
-        existing = find_order_number(cursor, rows.header["CUST_ORDER_NUMBER"])
-        if existing is not None:
-            connection.rollback()
-            return existing, False
+        existing = _existing(cursor, [rows.header["CUST_ORDER_NUMBER"] for rows in batch])
         last = cursor.execute("SELECT MAX(ORDER_NUMBER) FROM SALES_ORDER").fetchone()[0]
-        number = int(last or 0) + 1
-        audit = {"RECORD_CREATE_DATE": stamp, "RECORD_MODIFY_DATE": stamp, "RECORD_DELETED": 0}
-        _insert(cursor, "SALES_ORDER", {"ORDER_NUMBER": number, **rows.header, **audit})
-        for item in rows.items:
-            _insert(cursor, "SOP_ITEM", {"ORDER_NUMBER": number, **item, **audit})
+        number = int(last or 0)
+        outcome: list[tuple[int, bool]] = []
+        for rows in batch:
+            key = rows.header["CUST_ORDER_NUMBER"]
+            if key in existing:
+                outcome.append((existing[key], False))
+                continue
+            number += 1
+            _insert(cursor, "SALES_ORDER", {"ORDER_NUMBER": number, **rows.header, **audit})
+            for item in rows.items:
+                _insert(cursor, "SOP_ITEM", {"ORDER_NUMBER": number, **item, **audit})
+            existing[key] = number
+            outcome.append((number, True))
         connection.commit()
-        return number, True
+        return outcome
     except BaseException:
         connection.rollback()
         raise
     finally:
         cursor.close()
+
+
+def insert_sales_order(connection: Any, rows: SageOrderRows, *, now: datetime | None = None) -> tuple[int, bool]:
+    """Write one order in its own transaction; see :func:`insert_sales_orders`."""
+    return insert_sales_orders(connection, [rows], now=now)[0]

@@ -52,10 +52,14 @@ class TokenBucket:
         return waited
 
     def set_rate(self, rate: float) -> None:
-        """Adopt the rate Amazon announced in ``x-amzn-RateLimit-Limit``."""
+        """Adopt the rate Amazon announced in ``x-amzn-RateLimit-Limit``.
+
+        The time since the last update is credited at the announced rate: it is Amazon's
+        real one, and crediting it at our guess could count tokens Amazon never gave.
+        """
         if rate > 0:
-            self._refill()
             self.rate = rate
+            self._refill()
 
     def drain(self, debt: float = 0.0) -> None:
         """Amazon said 429: its bucket is empty whatever our model thought.

@@ -75,8 +75,9 @@ class RecordFiles:
 
     def write(self, kind: str, record: etree._Element, *, errors: list[str] | None = None,
               warnings: list[str] | None = None, stage: str = "Sales Order Import",
-              sales_order_number: int | None = None) -> None:
-        copy_ = copy.deepcopy(record)
+              sales_order_number: int | None = None, owned: bool = False) -> None:
+        """Write an annotated copy of ``record`` (``owned``: the caller's own copy, annotated in place)."""
+        copy_ = record if owned else copy.deepcopy(record)
         if sales_order_number is not None:
             set_sales_order_number(copy_, sales_order_number)
         for old in copy_.findall("Errors") + copy_.findall("Warnings"):

@@ -75,12 +75,27 @@ class SalesOrder:
     bank_account: str = ""
 
 
-def _text(parent: etree._Element, name: str) -> str:
+class _Fields:
+    """An element's children by tag, looked up once (records have a few dozen fields)."""
+
+    __slots__ = ("children",)
+
+    def __init__(self, element: etree._Element):
+        self.children: dict[str, etree._Element] = {}
+        for child in element:
+            if isinstance(child.tag, str):
+                self.children.setdefault(child.tag, child)
+
+    def find(self, name: str) -> etree._Element | None:
+        return self.children.get(name)
+
+
+def _text(parent: etree._Element | _Fields, name: str) -> str:
     child = parent.find(name)
     return (child.text or "").strip() if child is not None else ""
 
 
-def _decimal(parent: etree._Element, name: str) -> Decimal | None:
+def _decimal(parent: etree._Element | _Fields, name: str) -> Decimal | None:
     child = parent.find(name)
     if child is None or child.get(XSI_NIL) == "true":
         return None
@@ -94,7 +109,7 @@ def _decimal(parent: etree._Element, name: str) -> Decimal | None:
     return value
 
 
-def _int(parent: etree._Element, name: str) -> int | None:
+def _int(parent: etree._Element | _Fields, name: str) -> int | None:
     value = _decimal(parent, name)
     if value is None:
         return None
@@ -103,7 +118,7 @@ def _int(parent: etree._Element, name: str) -> int | None:
     return int(value)
 
 
-def _datetime(parent: etree._Element, name: str) -> datetime | None:
+def _datetime(parent: etree._Element | _Fields, name: str) -> datetime | None:
     text = _text(parent, name)
     if not text:
         return None
@@ -116,13 +131,15 @@ def _datetime(parent: etree._Element, name: str) -> datetime | None:
 def _contact(element: etree._Element | None) -> Contact:
     if element is None:
         return Contact()
-    return Contact(**{name: _text(element, tag) for name, tag in (
+    fields = _Fields(element)
+    return Contact(**{name: _text(fields, tag) for name, tag in (
         ("forename", "Forename"), ("surname", "Surname"), ("company", "Company"), ("address1", "Address1"),
         ("address2", "Address2"), ("address3", "Address3"), ("town", "Town"), ("county", "County"),
         ("postcode", "Postcode"), ("country", "Country"), ("telephone", "Telephone"), ("email", "Email"))})
 
 
-def _line(item: etree._Element, where: str) -> OrderLine:
+def _line(element: etree._Element, where: str) -> OrderLine:
+    item = _Fields(element)
     sku = _text(item, "Sku")
     quantity = _decimal(item, "QtyOrdered")
     if quantity is None or quantity <= 0:
@@ -137,27 +154,28 @@ def _line(item: etree._Element, where: str) -> OrderLine:
 
 def parse_sales_order(element: etree._Element) -> SalesOrder:
     """Parse one ``SalesOrder`` element; raise :class:`RecordError` when it is invalid."""
-    order_id = _text(element, "Id")
+    fields = _Fields(element)
+    order_id = _text(fields, "Id")
     if not order_id:
         raise RecordError("<Id> is empty: the Amazon order id is needed to prevent duplicates")
     lines = [_line(item, f"Item {n}") for n, item in enumerate(element.iterfind("SalesOrderItems/Item"), 1)]
-    carriage_element = element.find("Carriage")
+    carriage_element = fields.find("Carriage")
     return SalesOrder(
         id=order_id,
-        customer_order_number=_text(element, "CustomerOrderNumber") or order_id,
-        account_reference=_text(element, "AccountReference"),
-        order_date=_datetime(element, "SalesOrderDate"),
-        status=_text(element, "Status").upper(),
-        currency=_text(element, "Currency") or "GBP",
-        notes=(_text(element, "Notes1"), _text(element, "Notes2"), _text(element, "Notes3")),
-        taken_by=_text(element, "TakenBy"),
-        invoice=_contact(element.find("SalesOrderAddress")),
-        delivery=_contact(element.find("SalesOrderDeliveryAddress")),
+        customer_order_number=_text(fields, "CustomerOrderNumber") or order_id,
+        account_reference=_text(fields, "AccountReference"),
+        order_date=_datetime(fields, "SalesOrderDate"),
+        status=_text(fields, "Status").upper(),
+        currency=_text(fields, "Currency") or "GBP",
+        notes=(_text(fields, "Notes1"), _text(fields, "Notes2"), _text(fields, "Notes3")),
+        taken_by=_text(fields, "TakenBy"),
+        invoice=_contact(fields.find("SalesOrderAddress")),
+        delivery=_contact(fields.find("SalesOrderDeliveryAddress")),
         lines=lines,
         carriage=_line(carriage_element, "Carriage") if carriage_element is not None else None,
-        payment_amount=_decimal(element, "PaymentAmount"),
-        payment_ref=_text(element, "PaymentRef"),
-        bank_account=_text(element, "BankAccount"),
+        payment_amount=_decimal(fields, "PaymentAmount"),
+        payment_ref=_text(fields, "PaymentRef"),
+        bank_account=_text(fields, "BankAccount"),
     )
 
 
