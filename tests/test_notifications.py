@@ -117,7 +117,7 @@ def test_a_failed_run_sends_the_failure_notice(orders_dag, webhook, sandbox_serv
     locker.execute("BEGIN EXCLUSIVE")
     try:
         run = orders_dag.test(run_conf={"download_from": "2026-11-15T00:00:00Z",
-                                        "download_to": "2026-11-16T00:00:00Z"})
+                                        "download_to": "2026-11-17T00:00:00Z"})
     finally:
         locker.rollback()
         locker.close()
