@@ -28,6 +28,9 @@
   <xsl:param name="AddPaymentDetails" select="'true'"/>
 
   <xsl:variable name="rate" select="number($TaxRate)"/>
+  <!-- 1 when prices include VAT, else 0: one arithmetic expression nets either way, no template calls. -->
+  <xsl:variable name="item-inc" select="number($VATInclusiveItem = 'true')"/>
+  <xsl:variable name="carriage-inc" select="number($VATInclusiveCarriage = 'true')"/>
 
   <xsl:template match="/">
     <Company>
@@ -37,34 +40,8 @@
     </Company>
   </xsl:template>
 
-  <!-- pence -> "0.00" -->
-  <xsl:template name="money">
-    <xsl:param name="pence"/>
-    <xsl:value-of select="format-number($pence div 100, '0.00')"/>
-  </xsl:template>
-
-  <!-- Net pence of a gross amount in pence. -->
-  <xsl:template name="net-pence">
-    <xsl:param name="gross"/>
-    <xsl:param name="inclusive"/>
-    <xsl:choose>
-      <xsl:when test="$inclusive = 'true'">
-        <xsl:value-of select="round($gross * 100 div (100 + $rate))"/>
-      </xsl:when>
-      <xsl:otherwise><xsl:value-of select="$gross"/></xsl:otherwise>
-    </xsl:choose>
-  </xsl:template>
-
-  <!-- Tax pence of a line whose gross and net are known. -->
-  <xsl:template name="tax-pence">
-    <xsl:param name="gross"/>
-    <xsl:param name="net"/>
-    <xsl:param name="inclusive"/>
-    <xsl:choose>
-      <xsl:when test="$inclusive = 'true'"><xsl:value-of select="$gross - $net"/></xsl:when>
-      <xsl:otherwise><xsl:value-of select="round($net * $rate div 100)"/></xsl:otherwise>
-    </xsl:choose>
-  </xsl:template>
+  <!-- Money is kept in whole pence. Net of a gross G: round(G x 100 / (100 + rate x inc)), which is G itself
+       when inc = 0 (net prices). Tax: G - net when inclusive, else round(net x rate / 100). -->
 
   <xsl:template name="contact">
     <xsl:param name="address"/>
@@ -140,30 +117,16 @@
                     select="round(-sum(orderItems/proceeds/breakdowns[type='DISCOUNT']/detailedBreakdowns[subtype='SHIPPING']/value/amount) * 100)"/>
       <xsl:variable name="carriage" select="$shipping - $shipping-discount"/>
       <xsl:if test="$priced and $carriage != 0">
-        <xsl:variable name="net">
-          <xsl:call-template name="net-pence">
-            <xsl:with-param name="gross" select="$carriage"/>
-            <xsl:with-param name="inclusive" select="$VATInclusiveCarriage"/>
-          </xsl:call-template>
-        </xsl:variable>
+        <xsl:variable name="net" select="round($carriage * 100 div (100 + $rate * $carriage-inc))"/>
+        <xsl:variable name="tax" select="($carriage - $net) * $carriage-inc + round($net * $rate div 100) * (1 - $carriage-inc)"/>
         <Carriage>
           <Sku><xsl:value-of select="$CarriageCode"/></Sku>
           <Name><xsl:value-of select="fulfillment/fulfillmentServiceLevel"/></Name>
           <QtyOrdered>1</QtyOrdered>
-          <UnitPrice><xsl:call-template name="money"><xsl:with-param name="pence" select="$net"/></xsl:call-template></UnitPrice>
+          <UnitPrice><xsl:value-of select="format-number($net div 100, '0.00')"/></UnitPrice>
           <TaxRate><xsl:value-of select="$TaxRate"/></TaxRate>
-          <TotalNet><xsl:call-template name="money"><xsl:with-param name="pence" select="$net"/></xsl:call-template></TotalNet>
-          <TotalTax>
-            <xsl:call-template name="money">
-              <xsl:with-param name="pence">
-                <xsl:call-template name="tax-pence">
-                  <xsl:with-param name="gross" select="$carriage"/>
-                  <xsl:with-param name="net" select="$net"/>
-                  <xsl:with-param name="inclusive" select="$VATInclusiveCarriage"/>
-                </xsl:call-template>
-              </xsl:with-param>
-            </xsl:call-template>
-          </TotalTax>
+          <TotalNet><xsl:value-of select="format-number($net div 100, '0.00')"/></TotalNet>
+          <TotalTax><xsl:value-of select="format-number($tax div 100, '0.00')"/></TotalTax>
           <TaxCode><xsl:value-of select="$TaxCode"/></TaxCode>
           <NominalCode><xsl:value-of select="$CarriageNominalCode"/></NominalCode>
         </Carriage>
@@ -202,41 +165,17 @@
         </xsl:variable>
         <xsl:variable name="full-gross" select="$unit * $qty"/>
         <xsl:variable name="gross" select="$full-gross - $discount"/>
-        <xsl:variable name="full-net">
-          <xsl:call-template name="net-pence">
-            <xsl:with-param name="gross" select="$full-gross"/>
-            <xsl:with-param name="inclusive" select="$VATInclusiveItem"/>
-          </xsl:call-template>
-        </xsl:variable>
-        <xsl:variable name="net">
-          <xsl:call-template name="net-pence">
-            <xsl:with-param name="gross" select="$gross"/>
-            <xsl:with-param name="inclusive" select="$VATInclusiveItem"/>
-          </xsl:call-template>
-        </xsl:variable>
-        <xsl:variable name="unit-net">
-          <xsl:call-template name="net-pence">
-            <xsl:with-param name="gross" select="$unit"/>
-            <xsl:with-param name="inclusive" select="$VATInclusiveItem"/>
-          </xsl:call-template>
-        </xsl:variable>
-        <UnitPrice><xsl:call-template name="money"><xsl:with-param name="pence" select="$unit-net"/></xsl:call-template></UnitPrice>
+        <xsl:variable name="full-net" select="round($full-gross * 100 div (100 + $rate * $item-inc))"/>
+        <xsl:variable name="net" select="round($gross * 100 div (100 + $rate * $item-inc))"/>
+        <xsl:variable name="unit-net" select="round($unit * 100 div (100 + $rate * $item-inc))"/>
+        <xsl:variable name="tax" select="($gross - $net) * $item-inc + round($net * $rate div 100) * (1 - $item-inc)"/>
+        <UnitPrice><xsl:value-of select="format-number($unit-net div 100, '0.00')"/></UnitPrice>
         <xsl:if test="$full-net - $net != 0">
           <UnitDiscountAmount><xsl:value-of select="format-number(($full-net - $net) div $qty div 100, '0.########')"/></UnitDiscountAmount>
         </xsl:if>
         <TaxRate><xsl:value-of select="$TaxRate"/></TaxRate>
-        <TotalNet><xsl:call-template name="money"><xsl:with-param name="pence" select="$net"/></xsl:call-template></TotalNet>
-        <TotalTax>
-          <xsl:call-template name="money">
-            <xsl:with-param name="pence">
-              <xsl:call-template name="tax-pence">
-                <xsl:with-param name="gross" select="$gross"/>
-                <xsl:with-param name="net" select="$net"/>
-                <xsl:with-param name="inclusive" select="$VATInclusiveItem"/>
-              </xsl:call-template>
-            </xsl:with-param>
-          </xsl:call-template>
-        </TotalTax>
+        <TotalNet><xsl:value-of select="format-number($net div 100, '0.00')"/></TotalNet>
+        <TotalTax><xsl:value-of select="format-number($tax div 100, '0.00')"/></TotalTax>
       </xsl:if>
       <TaxCode><xsl:value-of select="$TaxCode"/></TaxCode>
       <NominalCode><xsl:value-of select="$NominalCode"/></NominalCode>
