@@ -8,6 +8,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
 from amazon_sage import settings
 from amazon_sage.core.download_window import parse_instant
+from amazon_sage.dag_defaults import task_defaults
 from amazon_sage.notifications import on_dag_failure
 from amazon_sage.operators.archive import ArchiveWorkflowDataOperator
 from amazon_sage.operators.auto_mapper import AutoMapperOperator
@@ -48,14 +49,7 @@ with DAG(
     render_template_as_native_obj=True,
     on_failure_callback=on_dag_failure,
     tags=["amazon", "sage50", "orders"],
-    default_args={
-        "owner": "amazon-sage",
-        "retries": settings.get_int("TASK_RETRIES"),
-        "retry_delay": timedelta(seconds=settings.get_int("RETRY_DELAY_SECONDS")),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=30),
-        "execution_timeout": timedelta(hours=2),
-    },
+    default_args=task_defaults(execution_timeout=timedelta(hours=2)),
     params={
         "download_from": Param(None, type=["null", "string"], format="date-time",
                                description="Download orders updated from this time (UTC). Empty: the run's interval."),

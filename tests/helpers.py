@@ -87,3 +87,12 @@ def assert_sage_matches_amazon(company: Path, orders: list[dict[str, Any]]) -> N
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+def parse_dags() -> dict[str, Any]:
+    """The project's DAGs, parsed fresh from dags/ (so settings in the environment apply)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags"))
+    assert bag.import_errors == {}
+    return bag.dags

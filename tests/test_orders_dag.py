@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import IMPORTED, assert_sage_matches_amazon, latest_versions, sage_rows
+from tests.helpers import IMPORTED, assert_sage_matches_amazon, latest_versions, parse_dags, sage_rows
 
 DAG_ID = "amazon_orders_to_sage"
 PROJECT = Path(__file__).resolve().parents[1]
@@ -21,11 +21,7 @@ def orders_dag(product_env, airflow_db, monkeypatch):
     """The DAG parsed fresh from the dags folder, with daily intervals and no retry delays."""
     monkeypatch.setenv("AMAZON_SAGE_ORDERS_SCHEDULE", "0 0 * * *")
     monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(PROJECT / "dags"))
-    assert bag.import_errors == {}
-    return bag.dags[DAG_ID]
+    return parse_dags()[DAG_ID]
 
 
 def _run(dag, **kwargs):

@@ -15,7 +15,7 @@ from amazon_sage.hooks.selling_partner import SellingPartnerHook
 from amazon_sage.triggers.listings_feed import ListingsFeedTrigger
 from embedded.catalogue import BY_SKU, NOT_ON_AMAZON
 from embedded.sample_company import odbc_connection_string
-from tests.helpers import sage_rows
+from tests.helpers import parse_dags, sage_rows
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -24,11 +24,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 def stock_dags(product_env, airflow_db, monkeypatch):
     monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
     monkeypatch.setenv("AMAZON_SAGE_FEED_POLL_SECONDS", "0.1")
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(PROJECT / "dags"))
-    assert bag.import_errors == {}
-    return bag
+    return parse_dags()
 
 
 def _run(dag, **kwargs):
@@ -58,7 +54,7 @@ def test_inventory_dag_sets_amazon_quantities_per_sku(stock_dags, sandbox_server
     monkeypatch.setenv("AMAZON_SAGE_ARCHIVE_DESTINATION", str(Path(product_env["AMAZON_SAGE_WORK_ROOT"]).parent / "a"))
     _sql(company, "UPDATE STOCK SET QTY_ALLOCATED = 3 WHERE STOCK_CODE = 'MUG-RED-01'")
     _sql(company, "UPDATE STOCK SET QTY_IN_STOCK = -2 WHERE STOCK_CODE = 'CADDY-TIN-S'")
-    run, states = _run(stock_dags.dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
+    run, states = _run(stock_dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
     assert run.state == "success", states
     listings = sandbox_server.sandbox.feeds_state.listings
     for row in sage_rows(company, "SELECT STOCK_CODE, QTY_IN_STOCK, QTY_ALLOCATED FROM STOCK"):
@@ -84,7 +80,7 @@ def test_prices_dag_sets_vat_inclusive_prices_and_fails_free_products(stock_dags
     _sql(company, "UPDATE STOCK SET SALES_PRICE = 0 WHERE STOCK_CODE = 'CADDY-TIN-S'")
     _sql(company, "UPDATE STOCK SET SALES_PRICE = 6.24 WHERE STOCK_CODE = 'TEA-EARLGREY-250'")
     sandbox_server.sandbox.configure({"processing_delay": 0.3})
-    run, states = _run(stock_dags.dags["sage_stock_to_amazon_prices"], run_conf={"export_mode": "All"})
+    run, states = _run(stock_dags["sage_stock_to_amazon_prices"], run_conf={"export_mode": "All"})
     assert run.state == "success", states
     listings = sandbox_server.sandbox.feeds_state.listings
     for row in sage_rows(company, "SELECT STOCK_CODE, SALES_PRICE FROM STOCK"):
@@ -107,7 +103,7 @@ def test_prices_dag_sets_vat_inclusive_prices_and_fails_free_products(stock_dags
 
 
 def test_no_changes_skips_the_feed(stock_dags, sandbox_server, company) -> None:
-    run, states = _run(stock_dags.dags["sage_stock_to_amazon_inventory"])  # Modified: nothing changed lately
+    run, states = _run(stock_dags["sage_stock_to_amazon_inventory"])  # Modified: nothing changed lately
     assert run.state == "success"
     assert states == {"export_stock_records": "success", "map_inventory": "skipped",
                       "upload_inventory_feed": "skipped", "archive_workflow_data": "success"}
@@ -118,7 +114,7 @@ def test_no_changes_skips_the_feed(stock_dags, sandbox_server, company) -> None:
 def test_fatal_and_cancelled_feeds_fail_with_amazons_reason(stock_dags, sandbox_server, company, outcome,
                                                             capfd) -> None:
     sandbox_server.sandbox.configure({"feed_outcomes": [outcome]})
-    _, states = _run(stock_dags.dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
+    _, states = _run(stock_dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
     assert states["upload_inventory_feed"] == "failed" and states["archive_workflow_data"] == "upstream_failed"
     output = capfd.readouterr()
     assert f"ended {outcome}" in output.out + output.err
@@ -131,9 +127,7 @@ def test_a_retry_after_submission_waits_on_the_same_feed(stock_dags, sandbox_ser
     monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "1")
     monkeypatch.setenv("AMAZON_SAGE_RETRY_DELAY_SECONDS", "0")
     monkeypatch.setenv("AMAZON_SAGE_SP_API_MAX_ATTEMPTS", "2")
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(PROJECT / "dags")).dags["sage_stock_to_amazon_inventory"]
+    dag = parse_dags()["sage_stock_to_amazon_inventory"]
     # The first try's wait dies on a 503 storm while polling; the retry must not send the feed again.
     sandbox_server.sandbox.configure({"faults": [{"operation": "getFeed", "kind": "status", "status": 503,
                                                   "count": 2}]})

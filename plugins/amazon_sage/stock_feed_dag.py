@@ -13,6 +13,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 from amazon_sage import settings
 from amazon_sage.core.download_window import parse_instant
 from amazon_sage.core.stock_export import MODES
+from amazon_sage.dag_defaults import task_defaults
 from amazon_sage.hooks.selling_partner import marketplace_id
 from amazon_sage.notifications import on_dag_failure
 from amazon_sage.operators.archive import ArchiveWorkflowDataOperator
@@ -53,14 +54,7 @@ def stock_feed_dag(*, feed_name: str, title: str, schedule_setting: str, mapping
         user_defined_macros={"marketplace_id": marketplace_id},
         on_failure_callback=on_dag_failure,
         tags=["amazon", "sage50", feed_name],
-        default_args={
-            "owner": "amazon-sage",
-            "retries": settings.get_int("TASK_RETRIES"),
-            "retry_delay": timedelta(seconds=settings.get_int("RETRY_DELAY_SECONDS")),
-            "retry_exponential_backoff": True,
-            "max_retry_delay": timedelta(minutes=30),
-            "execution_timeout": timedelta(hours=1),
-        },
+        default_args=task_defaults(execution_timeout=timedelta(hours=1)),
         params={"export_mode": Param(settings.get("STOCK_EXPORT_MODE"), type="string", enum=list(MODES),
                                      description="Modified or New (in the run's interval), or All records.")},
     ) as dag:
