@@ -76,7 +76,9 @@ def main() -> None:
 
     with SandboxServer(sandbox, args.port) as server:
         env = airflow_environment(home, sandbox_url=server.url, company=company)
-        (VAR / "embedded.env").write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
+        (VAR / "embedded.env").write_text(
+            "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+            + f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:\"$PATH\"\n")
         print(f"SP-API sandbox: {server.url} ({args.orders} orders since {start:%Y-%m-%d %H:%M} UTC)")
         print(f"Airflow home:   {home} (log: {log})")
         airflow(env, "db", "migrate", log=log)
@@ -107,7 +109,7 @@ def main() -> None:
     print(f"\nSage company: {company}: {sage_summary(company)}")
     print("Amazon listings in the sandbox now (SKU: quantity, price): "
           + ", ".join(f"{sku}: {qty}, £{price:.2f}" for sku, (qty, price) in sorted(listings.items())))
-    print(f"Open the UI on the same home: source {VAR / 'embedded.env'} && .venv/bin/airflow standalone")
+    print(f"Open the UI on the same home: source {VAR / 'embedded.env'} && airflow standalone")
 
 
 if __name__ == "__main__":
