@@ -35,6 +35,11 @@ DOC = """
 * **One-off window:** trigger with `download_from` / `download_to`.
 * **Retry one phase:** clear the failed task only; it reuses the earlier phases' files. Rerunning any window is
   harmless. Failed orders (e.g. unknown SKU): fix Sage, then clear the run's `import_sales_orders`.
+* **Settings** (environment variables `AMAZON_SAGE_*`, listed with their Zynk names in the README):
+  `ORDERS_SCHEDULE`, `DOWNLOAD_FROM`, `EXPORT_DATE`, `ORDER_STATUSES`, `WATCH_CANCELLATIONS`,
+  `WINDOW_OVERLAP_MINUTES`, the mapping's `ACCOUNT_REFERENCE`, `TAX_CODE`, `TAX_RATE`, `NOMINAL_CODE`,
+  `CARRIAGE_CODE`, `TAKEN_BY`, `VAT_INCLUSIVE_ITEM`, `VAT_INCLUSIVE_CARRIAGE`, and `UNKNOWN_SKU_ACTION`.
+  Connections: `amazon_sp_api_default`, `sage50_default`.
 """
 
 with DAG(

@@ -41,3 +41,15 @@ def test_dag_parses_with_documented_tasks(product_env) -> None:
                                                           "import_sales_orders", "archive_workflow_data"]
     for task in dag.tasks:
         assert task.doc and task.retries >= 1 and task.retry_exponential_backoff
+
+
+def test_every_dag_documents_itself_and_its_settings(product_env) -> None:
+    from tests.helpers import parse_dags
+
+    for dag_id, dag in parse_dags().items():
+        assert dag.doc_md and "**Settings**" in dag.doc_md and "etry" in dag.doc_md, dag_id
+        assert dag.tags and dag.dagrun_timeout and dag.max_active_runs == 1
+        for task in dag.tasks:
+            assert task.doc and task.execution_timeout and task.owner == "amazon-sage", (dag_id, task.task_id)
+        for name in re.findall(r"`([A-Z_]{6,})`", dag.doc_md.split("**Settings**")[1]):
+            assert name in SETTINGS, f"{dag_id} documents {name}, which is not a setting"

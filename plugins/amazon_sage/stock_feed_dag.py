@@ -35,6 +35,10 @@ DOC = """
   `amazon_{name}_success.xml` and `amazon_{name}_fail.xml` (each SKU with Amazon's message).
 * **Retry:** clearing the upload task resumes waiting on the feeds already submitted; it never sends them twice.
   A FATAL or CANCELLED feed fails the task with Amazon's reason.
+* **Settings** (environment variables `AMAZON_SAGE_*`, listed with their Zynk names in the README): the schedule,
+  `STOCK_EXPORT_MODE`, `STOCK_PUBLISHED_ONLY`, `STOCK_WHERE`, the mapping file, `FULFILLMENT_CHANNEL`,
+  `PRODUCT_TYPE`, `PRICE_CURRENCY`, `TAX_RATE`, `SALE_PRICE_INCLUDES_TAX`, `FEED_POLL_SECONDS`,
+  `FEED_TIMEOUT_MINUTES`. Connections: `sage50_default`, `amazon_sp_api_default`.
 """
 
 
