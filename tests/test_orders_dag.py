@@ -13,7 +13,6 @@ import pytest
 from tests.helpers import IMPORTED, assert_sage_matches_amazon, latest_versions, parse_dags, sage_rows
 
 DAG_ID = "amazon_orders_to_sage"
-PROJECT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

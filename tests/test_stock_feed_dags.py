@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,8 +17,6 @@ from amazon_sage.triggers.listings_feed import ListingsFeedTrigger
 from embedded.catalogue import BY_SKU, NOT_ON_AMAZON
 from embedded.sample_company import odbc_connection_string
 from tests.helpers import parse_dags, sage_rows
-
-PROJECT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -65,8 +64,6 @@ def test_inventory_dag_sets_amazon_quantities_per_sku(stock_dags, sandbox_server
     counts = run.get_task_instance("upload_inventory_feed").xcom_pull(task_ids="upload_inventory_feed", key="counts")
     assert counts["failed"] == len(NOT_ON_AMAZON) and counts["out"] == counts["in"] - counts["failed"]
     archive = next(Path(product_env["AMAZON_SAGE_WORK_ROOT"]).parent.joinpath("a").rglob("*.zip"))
-    import zipfile
-
     with zipfile.ZipFile(archive) as opened:
         fail = etree.fromstring(opened.read("amazon_inventory_fail.xml"))
     failed = {p.findtext("Sku"): p.findtext("Errors/Error/Description") for p in fail.iter("Product")}
@@ -91,8 +88,6 @@ def test_prices_dag_sets_vat_inclusive_prices_and_fails_free_products(stock_dags
     assert listings["TEA-EARLGREY-250"].price == Decimal("7.49")
     assert listings["CADDY-TIN-S"].price == BY_SKU["CADDY-TIN-S"].price  # the free one was never sent
     uri = run.get_task_instance("archive_workflow_data").xcom_pull(task_ids="archive_workflow_data")
-    import zipfile
-
     with zipfile.ZipFile(uri) as opened:
         failed = {p.findtext("Sku"): p.findtext("Errors/Error/Description")
                   for p in etree.fromstring(opened.read("amazon_prices_fail.xml")).iter("Product")}
