@@ -103,11 +103,13 @@ def make_orders_file(count: int, path: str) -> dict:
 
 def bench_map(path: str, output: str) -> dict:
     from amazon_sage import settings
-    from amazon_sage.core.xslt import apply_mapping_in_chunks, count_elements
+    from amazon_sage.core.chunked_mapping import apply_mapping_in_chunks
+    from amazon_sage.core.xslt import count_elements
 
     started = time.perf_counter()
     apply_mapping_in_chunks(Path(path), settings.mapping_path("ORDERS_MAPPING"), Path(output),
-                            settings.orders_mapping_parameters(), record="Order", output_records="SalesOrder")
+                            settings.orders_mapping_parameters(), record="Order", output_records="SalesOrder",
+                            threads=settings.get_int("MAPPING_THREADS"))
     wall = time.perf_counter() - started
     return {"seconds": wall, "orders": count_elements(Path(output), "SalesOrder"), "peak_rss_mb": peak_rss_mb()}
 
@@ -184,9 +186,9 @@ def bench_stock(company: str, folder: str) -> dict:
     import pyodbc
 
     from amazon_sage import settings
+    from amazon_sage.core.chunked_mapping import apply_mapping_in_chunks
     from amazon_sage.core.listings_feed import build_feed_documents
     from amazon_sage.core.stock_export import export_stock, stock_query
-    from amazon_sage.core.xslt import apply_mapping_in_chunks
     from embedded.sample_company import odbc_connection_string
 
     out = Path(folder)
@@ -198,7 +200,8 @@ def bench_stock(company: str, folder: str) -> dict:
     timings["export"] = time.perf_counter() - started
     mapped = apply_mapping_in_chunks(out / "zynk_stock_records.xml", settings.mapping_path("INVENTORY_MAPPING"),
                                      out / "amazon_inventory.xml", settings.inventory_mapping_parameters(),
-                                     record="Product", output_records=("message", "rejected"))
+                                     record="Product", output_records=("message", "rejected"),
+                                     threads=settings.get_int("MAPPING_THREADS"))
     timings["map"] = time.perf_counter() - started - timings["export"]
     build = build_feed_documents(mapped, seller_id="A1EXAMPLESELLER", out_dir=out, stem="amazon_inventory_feed")
     wall = time.perf_counter() - started

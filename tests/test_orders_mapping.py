@@ -10,6 +10,7 @@ from lxml import etree
 
 from amazon_sage import settings
 from amazon_sage.core.amazon_orders_xml import write_orders_xml
+from amazon_sage.core.chunked_mapping import apply_mapping_in_chunks
 from amazon_sage.core.xslt import MappingError, apply_mapping
 from amazon_sage.core.zynk_sales_orders import iter_sales_order_elements, parse_sales_order
 from embedded.order_generator import generate_orders
@@ -155,17 +156,45 @@ def test_export_date_keeps_out_orders_placed_before_it(tmp_path: Path) -> None:
 
 
 def test_chunked_mapping_gives_the_same_document(tmp_path: Path) -> None:
-    from amazon_sage.core.xslt import apply_mapping_in_chunks
-
     versions = generate_orders(250, ORDERS_START, days=3)
     source = tmp_path / "amazon_orders.xml"
     write_orders_xml([{"orders": versions}], source, window={"lastUpdatedAfter": "2026-11-15T00:00:00Z"})
     whole = apply_mapping(source, MAPPING, tmp_path / "whole.xml", settings.orders_mapping_parameters())
-    chunked = apply_mapping_in_chunks(source, MAPPING, tmp_path / "chunked.xml", settings.orders_mapping_parameters(),
-                                      record="Order", output_records="SalesOrder", chunk_size=7)
-    assert etree.canonicalize(from_file=str(whole), strip_text=True) == \
-        etree.canonicalize(from_file=str(chunked), strip_text=True)
+    for threads in (1, 3):
+        chunked = apply_mapping_in_chunks(source, MAPPING, tmp_path / f"chunked{threads}.xml",
+                                          settings.orders_mapping_parameters(), record="Order",
+                                          output_records="SalesOrder", chunk_size=7, threads=threads)
+        assert etree.canonicalize(from_file=str(whole), strip_text=True) == \
+            etree.canonicalize(from_file=str(chunked), strip_text=True)
     empty = tmp_path / "empty.xml"
     empty.write_text("<Orders/>")
     result = apply_mapping_in_chunks(empty, MAPPING, tmp_path / "e.xml", record="Order", output_records="SalesOrder")
     assert etree.parse(str(result)).getroot().find("SalesOrders") is not None
+
+
+def test_chunked_mapping_errors_in_any_chunk_name_the_cause_and_write_nothing(tmp_path: Path) -> None:
+    """A bad record deep in the file, or a mapping that stops on one, fails the whole file: no partial output."""
+    source = tmp_path / "amazon_orders.xml"
+    write_orders_xml([{"orders": generate_orders(60, ORDERS_START, days=1)}], source, window={})
+    text = source.read_text(encoding="utf-8")
+    broken = tmp_path / "broken.xml"
+    broken.write_text(text.replace("</Orders>", "<Order><orderId>x</Order></Orders>"), encoding="utf-8")
+    last_line = broken.read_text(encoding="utf-8").count("\n") + 1
+    output = tmp_path / "out.xml"
+    with pytest.raises(MappingError, match=rf"broken.xml:{last_line}.*not well-formed"):
+        apply_mapping_in_chunks(broken, MAPPING, output, record="Order", output_records="SalesOrder",
+                                chunk_size=5, threads=2)
+    assert not output.exists()
+
+    picky = tmp_path / "picky.xslt"  # stops on one order that sits in the last chunk
+    last_id = etree.parse(str(source)).getroot().xpath("string(Order[last()]/orderId)")
+    picky.write_text('<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">'
+                     '<xsl:template match="/"><Out><xsl:apply-templates select="Orders/Order"/></Out></xsl:template>'
+                     '<xsl:template match="Order"><xsl:if test="orderId = \'' + last_id + '\'">'
+                     '<xsl:message terminate="yes">order <xsl:value-of select="orderId"/> is not wanted</xsl:message>'
+                     '</xsl:if><Rec><xsl:value-of select="orderId"/></Rec></xsl:template></xsl:stylesheet>')
+    with pytest.raises(MappingError, match=rf"picky.xslt failed on .*amazon_orders.xml.*order {last_id} is not wanted"):
+        apply_mapping_in_chunks(source, picky, output, record="Order", output_records="Rec", chunk_size=5, threads=2)
+    assert not output.exists()
+    with pytest.raises(MappingError, match=r"does not exist"):
+        apply_mapping_in_chunks(tmp_path / "missing.xml", MAPPING, output, record="Order", output_records="SalesOrder")

@@ -63,6 +63,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("ARCHIVE_MULTIPART_THRESHOLD_MB", "64", "(none)", "Archives larger than this upload to S3 in parts."),
         Setting("MAPPINGS_DIR", "", "Auto Mapper: Mapping",
                 "Folder of the XSLT mappings. Empty means include/mappings in the project."),
+        Setting("MAPPING_THREADS", "0", "(none)",
+                "Threads the Auto Mapper maps chunks of records on. 0 means one per CPU core of the worker."),
         # Download Orders
         Setting("ORDERS_SCHEDULE", "*/15 * * * *", "Run on a schedule (every 15 minutes)",
                 "Cron schedule of amazon_orders_to_sage; each run takes orders updated in its interval."),

@@ -9,13 +9,9 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from amazon_sage.core.xslt import (
-    MappingError,
-    apply_mapping,
-    apply_mapping_in_chunks,
-    count_elements,
-    has_element,
-)
+from amazon_sage import settings
+from amazon_sage.core.chunked_mapping import apply_mapping_in_chunks
+from amazon_sage.core.xslt import MappingError, apply_mapping, count_elements, has_element
 from amazon_sage.operators.run_context import run_folder_of
 
 
@@ -52,7 +48,8 @@ class AutoMapperOperator(BaseOperator):
         try:
             if self.records:  # record-wise: stream in chunks, so memory stays flat at any size
                 apply_mapping_in_chunks(Path(self.input_file), Path(self.mapping), output, self.parameters,
-                                        record=self.records[0], output_records=self.records[1])
+                                        record=self.records[0], output_records=self.records[1],
+                                        threads=settings.get_int("MAPPING_THREADS"))
             else:
                 apply_mapping(Path(self.input_file), Path(self.mapping), output, self.parameters)
         except MappingError as exc:

@@ -1,0 +1,189 @@
+"""Apply a record-wise XSLT mapping a chunk of records at a time, on worker threads, streaming the output.
+
+The calling thread streams the input (``iterparse``), hands each chunk of records to a pool of
+threads and writes their results back in input order. libxslt's transform and lxml's
+serialiser release the GIL, so the threads map chunks on every core while the input is still
+being parsed, and memory stays flat: at most two chunks per thread are in flight.
+
+Thread safety follows lxml's rules: each thread compiles its own copy of the stylesheet (an
+``XSLT`` object's error log is per object, and libxslt is fastest with a stylesheet parsed in
+its own thread); a chunk's document is built by the calling thread, only read by the worker,
+and released by the calling thread again.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from amazon_sage.core.files import atomic_output
+from amazon_sage.core.xslt import MappingError, describe_error_log, load_mapping, secure_parser
+
+IN_FLIGHT_PER_THREAD = 2  # chunks queued per thread: enough to keep it busy, few enough to bound memory
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dataclass
+class _MappedChunk:
+    """One chunk's result as plain data, so no lxml object crosses back between threads."""
+
+    records: bytes  # the output records, serialised (UTF-8)
+    count: int
+    container: list[tuple[str, dict[str, str], dict[str | None, str]]]  # the records' ancestors, outermost first
+    whole: bytes  # the whole result, for an input whose records map to nothing
+
+
+class _ChunkMapper:
+    """Maps one chunk per call, with a stylesheet compiled once per thread."""
+
+    def __init__(self, input_file: Path, mapping: Path, parameters: Mapping[str, str], wanted: tuple[str, ...]):
+        self.input_file, self.mapping, self.wanted = input_file, mapping, wanted
+        self.parameters = {name: etree.XSLT.strparam(str(value)) for name, value in parameters.items()}
+        self._local = threading.local()
+
+    def transform(self) -> etree.XSLT:
+        if not hasattr(self._local, "transform"):
+            self._local.transform = load_mapping(self.mapping)
+        return self._local.transform
+
+    def __call__(self, source: etree._ElementTree) -> _MappedChunk:
+        transform = self.transform()
+        try:
+            result = transform(source, **self.parameters)
+        except etree.XSLTApplyError:
+            raise MappingError(f"Mapping {self.mapping} failed on {self.input_file}: "
+                               f"{describe_error_log(transform.error_log, self.mapping)}") from None
+        root = result.getroot()
+        if root is None:
+            raise MappingError(f"Mapping {self.mapping} produced no XML document from {self.input_file}")
+        records = list(root.iter(*self.wanted))
+        if not records:
+            return _MappedChunk(b"", 0, [], etree.tostring(root, encoding="utf-8"))
+        container = [(a.tag, dict(a.attrib), dict(a.nsmap)) for a in reversed(list(records[0].iterancestors()))]
+        data = b"".join(etree.tostring(e, encoding="utf-8", with_tail=False) for e in records)
+        return _MappedChunk(data, len(records), container, b"")
+
+
+class _OrderedWriter:
+    """Writes mapped chunks to the output, in the order they are given."""
+
+    def __init__(self, raw: Any, xf: Any, stack: ExitStack):
+        self.raw, self.xf, self.stack = raw, xf, stack
+        self.opened = False
+
+    def write(self, mapped: _MappedChunk, *, last: bool) -> None:
+        if not self.opened:
+            if mapped.count:
+                self.xf.write_declaration()
+                for tag, attrib, nsmap in mapped.container:
+                    self.stack.enter_context(self.xf.element(tag, attrib, nsmap=nsmap or None))
+                self.opened = True
+            elif last:  # no records anywhere: the mapping's own answer to an input without records
+                self.xf.write(etree.fromstring(mapped.whole, secure_parser()))
+                self.opened = True
+                return
+        if mapped.count:
+            self.xf.flush()  # the container's open tags go out before the records' bytes
+            self.raw.write(mapped.records)
+
+
+def apply_mapping_in_chunks(input_file: Path, mapping: Path, output_file: Path,
+                            parameters: Mapping[str, str] | None = None, *, record: str,
+                            output_records: str | tuple[str, ...], chunk_size: int = 250,
+                            threads: int = 0) -> Path:
+    """Apply a record-wise mapping ``chunk_size`` input records at a time on ``threads`` threads.
+
+    For mappings where each output record (``output_records``) depends only on its own input
+    record (``record``) and the attributes of its ancestors, as the product's mappings do.
+    Memory then stays flat whatever the file's size. The output has the container elements
+    of the first result that holds records, then every chunk's records in input order: the
+    same document as :func:`amazon_sage.core.xslt.apply_mapping` gives. An input without
+    records gets the mapping's own answer to it. ``threads`` 0 means one per CPU core.
+    A mapping that aggregates across records must use ``apply_mapping`` instead.
+    """
+    wanted = (output_records,) if isinstance(output_records, str) else tuple(output_records)
+    if not input_file.is_file():
+        raise MappingError(f"Input file {input_file} does not exist")
+    mapper = _ChunkMapper(input_file, mapping, parameters or {}, wanted)
+    mapper.transform()  # a broken stylesheet fails here, before any input is read
+    threads = threads or available_cores()
+    with atomic_output(output_file) as tmp, open(tmp, "wb") as raw, \
+            etree.xmlfile(raw, encoding="utf-8") as xf, ExitStack() as stack, \
+            ThreadPoolExecutor(threads, thread_name_prefix="auto-mapper") as pool:
+        writer = _OrderedWriter(raw, xf, stack)
+        in_flight: deque[tuple[Future[_MappedChunk], etree._ElementTree]] = deque()
+
+        def collect(*, wait: bool, last: bool = False) -> None:
+            while in_flight and (wait or in_flight[0][0].done()):
+                future, source = in_flight.popleft()
+                try:
+                    mapped = future.result()
+                finally:
+                    del source  # released here, in the thread that built it
+                writer.write(mapped, last=last and not in_flight)
+
+        try:
+            for source in _chunks(input_file, record, chunk_size):
+                in_flight.append((pool.submit(mapper, source), source))
+                collect(wait=len(in_flight) >= IN_FLIGHT_PER_THREAD * threads)
+            collect(wait=True, last=True)
+        except BaseException:
+            for future, _ in in_flight:
+                future.cancel()
+            raise
+    return output_file
+
+
+def _chunks(input_file: Path, record: str, chunk_size: int):
+    """Documents of up to ``chunk_size`` records each, inside copies of their ancestors (root first).
+
+    Always yields at least one document, so that an input without records still gets mapped.
+    """
+    path: list[tuple[str, dict[str, str]]] = []  # the records' ancestors, root first
+    chunk: list[etree._Element] = []
+
+    def document() -> etree._ElementTree:
+        source = container = etree.Element(*(path[0] if path else ("root", {})))
+        for tag, attrib in path[1:]:
+            container = etree.SubElement(container, tag, attrib)
+        container.extend(chunk)
+        chunk.clear()
+        return etree.ElementTree(source)
+
+    yielded = False
+    try:
+        for _, first in etree.iterparse(str(input_file), events=("start",), resolve_entities=False,
+                                        no_network=True, load_dtd=False, huge_tree=True):
+            path = [(first.tag, dict(first.attrib))]  # the root, in case there are no records
+            break
+        tags: list[str] | None = None
+        for _, element in etree.iterparse(str(input_file), events=("end",), tag=record, resolve_entities=False,
+                                          no_network=True, load_dtd=False, huge_tree=True):
+            ancestors = list(element.iterancestors())[::-1]
+            if tags is None:
+                tags = [a.tag for a in ancestors]
+                path = [(a.tag, dict(a.attrib)) for a in ancestors]
+            elif [a.tag for a in ancestors] != tags:
+                continue  # a same-named element elsewhere in the tree is not a record
+            element.getparent().remove(element)  # a finished record leaves the parse tree
+            chunk.append(element)
+            if len(chunk) >= chunk_size:
+                yielded = True
+                yield document()
+    except etree.XMLSyntaxError as exc:
+        raise MappingError(f"Input file {input_file}:{exc.lineno} is not well-formed XML: {exc.msg}") from None
+    if chunk or not yielded:
+        yield document()
