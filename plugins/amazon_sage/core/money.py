@@ -10,7 +10,9 @@ ZERO = Decimal("0.00")
 
 def pennies(value: Decimal | float | int | str) -> Decimal:
     """Round to the penny, half up. Floats (Sage's DOUBLE columns) go through their repr."""
-    return Decimal(str(value)).quantize(PENNY, rounding=ROUND_HALF_UP)
+    if type(value) is not Decimal:
+        value = Decimal(str(value))
+    return value.quantize(PENNY, rounding=ROUND_HALF_UP)
 
 
 def vat_on_net(net: Decimal, rate: Decimal) -> Decimal:

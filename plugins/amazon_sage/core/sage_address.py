@@ -9,6 +9,7 @@ Only what still does not fit is cut, and the caller is told, so it can warn.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from amazon_sage.core.zynk_sales_orders import Contact
 
@@ -26,6 +27,7 @@ class SageAddress:
     cut: list[str] = field(default_factory=list)
 
 
+@lru_cache(maxsize=4096)  # the same names, codes and towns recur across a run's orders
 def fit(text: str, width: int) -> str:
     """Cut ``text`` to ``width`` characters, at a word boundary when one is near."""
     text = " ".join(text.split())

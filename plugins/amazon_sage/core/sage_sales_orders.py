@@ -18,6 +18,7 @@ from amazon_sage.core.sage_order_rows import CompanyFacts, SageOrderRows, StockI
 from amazon_sage.core.tax_codes import tax_code_id
 
 IN_LIMIT = 500  # markers per IN list, well under every driver's parameter limit
+MAX_MARKERS = 999  # markers per INSERT: SQLite's historic limit, so any ODBC target takes it
 
 
 def read_company_facts(connection: Any) -> CompanyFacts:
@@ -61,12 +62,23 @@ def find_order_numbers(connection: Any, customer_order_numbers: list[str]) -> di
         connection.rollback()
 
 
-def _insert(cursor: Any, table: str, row: dict[str, Any]) -> None:
-    columns = ", ".join(row)
-    markers = ", ".join("?" * len(row))
-    # Sage money columns are DOUBLE: Decimals go in as the nearest double, as Sage itself stores them.
-    cursor.execute(f"INSERT INTO {table} ({columns}) VALUES ({markers})",
-                   [float(v) if type(v) is Decimal else v for v in row.values()])
+def _insert_rows(cursor: Any, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` with few statements: multi-row VALUES, one statement per column set and size.
+
+    Per-statement overhead dominates single-row inserts through ODBC, so rows go in groups of
+    up to ``MAX_MARKERS`` parameters.
+    """
+    groups: dict[tuple[str, ...], list[Any]] = {}
+    for row in rows:
+        # Sage money columns are DOUBLE: Decimals go in as the nearest double, as Sage itself stores them.
+        groups.setdefault(tuple(row), []).append([float(v) if type(v) is Decimal else v for v in row.values()])
+    for columns, values in groups.items():
+        per_statement = max(1, MAX_MARKERS // len(columns))
+        marker_row = f"({', '.join('?' * len(columns))})"
+        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        for offset in range(0, len(values), per_statement):
+            part = values[offset:offset + per_statement]
+            cursor.execute(head + ", ".join([marker_row] * len(part)), [v for row in part for v in row])
 
 
 def _existing(cursor: Any, customer_order_numbers: list[str]) -> dict[str, int]:
@@ -100,17 +112,20 @@ def insert_sales_orders(connection: Any, batch: list[SageOrderRows], *,
         last = cursor.execute("SELECT MAX(ORDER_NUMBER) FROM SALES_ORDER").fetchone()[0]
         number = int(last or 0)
         outcome: list[tuple[int, bool]] = []
+        headers: list[dict[str, Any]] = []
+        items: list[dict[str, Any]] = []
         for rows in batch:
             key = rows.header["CUST_ORDER_NUMBER"]
             if key in existing:
                 outcome.append((existing[key], False))
                 continue
             number += 1
-            _insert(cursor, "SALES_ORDER", {"ORDER_NUMBER": number, **rows.header, **audit})
-            for item in rows.items:
-                _insert(cursor, "SOP_ITEM", {"ORDER_NUMBER": number, **item, **audit})
+            headers.append({"ORDER_NUMBER": number, **rows.header, **audit})
+            items.extend({"ORDER_NUMBER": number, **item, **audit} for item in rows.items)
             existing[key] = number
             outcome.append((number, True))
+        _insert_rows(cursor, "SALES_ORDER", headers)
+        _insert_rows(cursor, "SOP_ITEM", items)
         connection.commit()
         return outcome
     except BaseException:
@@ -118,8 +133,3 @@ def insert_sales_orders(connection: Any, batch: list[SageOrderRows], *,
         raise
     finally:
         cursor.close()
-
-
-def insert_sales_order(connection: Any, rows: SageOrderRows, *, now: datetime | None = None) -> tuple[int, bool]:
-    """Write one order in its own transaction; see :func:`insert_sales_orders`."""
-    return insert_sales_orders(connection, [rows], now=now)[0]

@@ -17,7 +17,6 @@ Only a phase-level problem (unreadable input, lost connection, locked company) r
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,7 +96,7 @@ def import_sales_orders(input_file: Path, output_dir: Path, connect: Callable[[]
                 result.read += 1
                 ready = _prepare(element, connection, facts, files, result, import_statuses, unknown_sku_action)
                 if ready is not None:
-                    pending.append((copy.deepcopy(element), *ready))
+                    pending.append((element, *ready))  # detached by the reader, so it stays whole
                 if len(pending) >= BATCH:
                     _write_batch(pending, connection, files, journal, result)
             if pending:

@@ -34,13 +34,13 @@ def _messages_block(tag: str, child_tag: str, stage: str, messages: list[str]) -
 
 def set_sales_order_number(record: etree._Element, number: int) -> None:
     """Put ``SalesOrderNumber`` in its schema position (after ``CustomerId``/``Id``)."""
-    for old in record.findall("SalesOrderNumber"):
+    for old in list(record.iterchildren("SalesOrderNumber")):
         record.remove(old)
     element = etree.Element("SalesOrderNumber")
     element.text = str(number)
-    anchor = record.find("CustomerId")
+    anchor = next(record.iterchildren("CustomerId"), None)
     if anchor is None:
-        anchor = record.find("Id")
+        anchor = next(record.iterchildren("Id"), None)
     if anchor is not None:
         anchor.addnext(element)
     else:
@@ -80,7 +80,7 @@ class RecordFiles:
         copy_ = record if owned else copy.deepcopy(record)
         if sales_order_number is not None:
             set_sales_order_number(copy_, sales_order_number)
-        for old in copy_.findall("Errors") + copy_.findall("Warnings"):
+        for old in list(copy_.iterchildren("Errors", "Warnings")):
             copy_.remove(old)
         if warnings:
             copy_.insert(0, _messages_block("Warnings", "Warning", stage, warnings))

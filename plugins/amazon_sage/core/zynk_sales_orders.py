@@ -76,106 +76,109 @@ class SalesOrder:
 
 
 class _Fields:
-    """An element's children by tag, looked up once (records have a few dozen fields)."""
+    """An element's child elements and their stripped texts by tag (the first of each), read once."""
 
-    __slots__ = ("children",)
+    __slots__ = ("children", "texts")
 
     def __init__(self, element: etree._Element):
-        self.children: dict[str, etree._Element] = {}
-        for child in element:
-            if isinstance(child.tag, str):
-                self.children.setdefault(child.tag, child)
+        children: dict[str, etree._Element] = {}
+        texts: dict[str, str] = {}
+        for child in element.iterchildren(tag=etree.Element):  # elements only: no comments or PIs
+            tag = child.tag
+            if tag not in children:
+                children[tag] = child
+                text = child.text
+                texts[tag] = text.strip() if text else ""
+        self.children, self.texts = children, texts
 
     def find(self, name: str) -> etree._Element | None:
         return self.children.get(name)
 
+    def text(self, name: str) -> str:
+        return self.texts.get(name, "")
 
-def _text(parent: etree._Element | _Fields, name: str) -> str:
-    child = parent.find(name)
-    return (child.text or "").strip() if child is not None else ""
+    def decimal(self, name: str) -> Decimal | None:
+        """The number in ``name``; None when absent or ``xsi:nil``."""
+        text = self.texts.get(name)
+        if text is None or (not text and self.children[name].get(XSI_NIL) == "true"):
+            return None
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise RecordError(f"<{name}> must hold a number, not {text!r}") from None
+        if not value.is_finite():
+            raise RecordError(f"<{name}> must hold a number, not {text!r}")
+        return value
+
+    def int(self, name: str) -> int | None:
+        value = self.decimal(name)
+        if value is None:
+            return None
+        if value != value.to_integral_value():
+            raise RecordError(f"<{name}> must be a whole number, not {value}")
+        return int(value)
+
+    def datetime(self, name: str) -> datetime | None:
+        text = self.text(name)
+        if not text:
+            return None
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise RecordError(f"<{name}> must be an xs:dateTime, not {text!r}") from None
 
 
-def _decimal(parent: etree._Element | _Fields, name: str) -> Decimal | None:
-    child = parent.find(name)
-    if child is None or child.get(XSI_NIL) == "true":
-        return None
-    text = (child.text or "").strip()
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise RecordError(f"<{name}> must hold a number, not {text!r}") from None
-    if not value.is_finite():
-        raise RecordError(f"<{name}> must hold a number, not {text!r}")
-    return value
-
-
-def _int(parent: etree._Element | _Fields, name: str) -> int | None:
-    value = _decimal(parent, name)
-    if value is None:
-        return None
-    if value != value.to_integral_value():
-        raise RecordError(f"<{name}> must be a whole number, not {value}")
-    return int(value)
-
-
-def _datetime(parent: etree._Element | _Fields, name: str) -> datetime | None:
-    text = _text(parent, name)
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise RecordError(f"<{name}> must be an xs:dateTime, not {text!r}") from None
+CONTACT_TAGS = {"forename": "Forename", "surname": "Surname", "company": "Company", "address1": "Address1",
+                "address2": "Address2", "address3": "Address3", "town": "Town", "county": "County",
+                "postcode": "Postcode", "country": "Country", "telephone": "Telephone", "email": "Email"}
 
 
 def _contact(element: etree._Element | None) -> Contact:
     if element is None:
         return Contact()
-    fields = _Fields(element)
-    return Contact(**{name: _text(fields, tag) for name, tag in (
-        ("forename", "Forename"), ("surname", "Surname"), ("company", "Company"), ("address1", "Address1"),
-        ("address2", "Address2"), ("address3", "Address3"), ("town", "Town"), ("county", "County"),
-        ("postcode", "Postcode"), ("country", "Country"), ("telephone", "Telephone"), ("email", "Email"))})
+    texts = _Fields(element).texts
+    return Contact(**{name: texts.get(tag, "") for name, tag in CONTACT_TAGS.items()})
 
 
 def _line(element: etree._Element, where: str) -> OrderLine:
     item = _Fields(element)
-    sku = _text(item, "Sku")
-    quantity = _decimal(item, "QtyOrdered")
+    sku = item.text("Sku")
+    quantity = item.decimal("QtyOrdered")
     if quantity is None or quantity <= 0:
         raise RecordError(f"{where} (Sku {sku or '?'}) needs a QtyOrdered above zero")
-    return OrderLine(sku=sku, name=_text(item, "Name"), quantity=quantity, unit_price=_decimal(item, "UnitPrice"),
-                     unit_discount=_decimal(item, "UnitDiscountAmount") or Decimal(0),
-                     description=_text(item, "Description"), comments=_text(item, "Comments"),
-                     tax_code=_int(item, "TaxCode"), tax_rate=_decimal(item, "TaxRate"),
-                     nominal_code=_text(item, "NominalCode"),
-                     total_net=_decimal(item, "TotalNet"), total_tax=_decimal(item, "TotalTax"))
+    return OrderLine(sku=sku, name=item.text("Name"), quantity=quantity, unit_price=item.decimal("UnitPrice"),
+                     unit_discount=item.decimal("UnitDiscountAmount") or Decimal(0),
+                     description=item.text("Description"), comments=item.text("Comments"),
+                     tax_code=item.int("TaxCode"), tax_rate=item.decimal("TaxRate"),
+                     nominal_code=item.text("NominalCode"),
+                     total_net=item.decimal("TotalNet"), total_tax=item.decimal("TotalTax"))
 
 
 def parse_sales_order(element: etree._Element) -> SalesOrder:
     """Parse one ``SalesOrder`` element; raise :class:`RecordError` when it is invalid."""
     fields = _Fields(element)
-    order_id = _text(fields, "Id")
+    text = fields.text
+    order_id = text("Id")
     if not order_id:
         raise RecordError("<Id> is empty: the Amazon order id is needed to prevent duplicates")
     lines = [_line(item, f"Item {n}") for n, item in enumerate(element.iterfind("SalesOrderItems/Item"), 1)]
     carriage_element = fields.find("Carriage")
     return SalesOrder(
         id=order_id,
-        customer_order_number=_text(fields, "CustomerOrderNumber") or order_id,
-        account_reference=_text(fields, "AccountReference"),
-        order_date=_datetime(fields, "SalesOrderDate"),
-        status=_text(fields, "Status").upper(),
-        currency=_text(fields, "Currency") or "GBP",
-        notes=(_text(fields, "Notes1"), _text(fields, "Notes2"), _text(fields, "Notes3")),
-        taken_by=_text(fields, "TakenBy"),
+        customer_order_number=text("CustomerOrderNumber") or order_id,
+        account_reference=text("AccountReference"),
+        order_date=fields.datetime("SalesOrderDate"),
+        status=text("Status").upper(),
+        currency=text("Currency") or "GBP",
+        notes=(text("Notes1"), text("Notes2"), text("Notes3")),
+        taken_by=text("TakenBy"),
         invoice=_contact(fields.find("SalesOrderAddress")),
         delivery=_contact(fields.find("SalesOrderDeliveryAddress")),
         lines=lines,
         carriage=_line(carriage_element, "Carriage") if carriage_element is not None else None,
-        payment_amount=_decimal(fields, "PaymentAmount"),
-        payment_ref=_text(fields, "PaymentRef"),
-        bank_account=_text(fields, "BankAccount"),
+        payment_amount=fields.decimal("PaymentAmount"),
+        payment_ref=text("PaymentRef"),
+        bank_account=text("BankAccount"),
     )
 
 
@@ -183,7 +186,8 @@ def iter_sales_order_elements(path: Path) -> Iterator[etree._Element]:
     """Yield each ``SalesOrder`` element of ``path`` in document order, streaming.
 
     Raises :class:`MappingError` with the file and line when the file is not well-formed.
-    Elements are cleared after the caller has used them, so memory stays flat.
+    Each element is detached from the document when the caller asks for the next one, so
+    memory stays flat, and an element the caller keeps stays whole (it need not copy it).
     """
     if not path.is_file():
         raise MappingError(f"Input file {path} does not exist")
@@ -194,8 +198,6 @@ def iter_sales_order_elements(path: Path) -> Iterator[etree._Element]:
             if element.getparent() is not None and element.getparent().tag != "SalesOrders":
                 continue
             yield element
-            element.clear()
-            while element.getprevious() is not None:
-                del element.getparent()[0]
+            element.getparent().remove(element)
     except etree.XMLSyntaxError as exc:
         raise MappingError(f"Input file {path}:{exc.lineno} is not well-formed XML: {exc.msg}") from None
