@@ -198,3 +198,5 @@ def test_chunked_mapping_errors_in_any_chunk_name_the_cause_and_write_nothing(tm
     assert not output.exists()
     with pytest.raises(MappingError, match=r"does not exist"):
         apply_mapping_in_chunks(tmp_path / "missing.xml", MAPPING, output, record="Order", output_records="SalesOrder")
+    with pytest.raises(ValueError, match=r"threads must be 0 \(one per core\) or more.*threads=-1"):
+        apply_mapping_in_chunks(source, MAPPING, output, record="Order", output_records="SalesOrder", threads=-1)

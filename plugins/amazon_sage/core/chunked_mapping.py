@@ -115,6 +115,9 @@ def apply_mapping_in_chunks(input_file: Path, mapping: Path, output_file: Path,
     A mapping that aggregates across records must use ``apply_mapping`` instead.
     """
     wanted = (output_records,) if isinstance(output_records, str) else tuple(output_records)
+    if threads < 0 or chunk_size < 1:
+        raise ValueError(f"threads must be 0 (one per core) or more, and chunk_size 1 or more; "
+                         f"got threads={threads}, chunk_size={chunk_size}")
     if not input_file.is_file():
         raise MappingError(f"Input file {input_file} does not exist")
     mapper = _ChunkMapper(input_file, mapping, parameters or {}, wanted)
