@@ -200,3 +200,16 @@ def test_chunked_mapping_errors_in_any_chunk_name_the_cause_and_write_nothing(tm
         apply_mapping_in_chunks(tmp_path / "missing.xml", MAPPING, output, record="Order", output_records="SalesOrder")
     with pytest.raises(ValueError, match=r"threads must be 0 \(one per core\) or more.*threads=-1"):
         apply_mapping_in_chunks(source, MAPPING, output, record="Order", output_records="SalesOrder", threads=-1)
+
+
+def test_reader_keeps_yielded_orders_whole_and_reads_a_lone_order(tmp_path: Path) -> None:
+    """The import keeps orders past the reader's next step (no copies), so they must stay whole."""
+    versions = generate_orders(12, ORDERS_START, days=1)
+    zynk = _map(tmp_path, versions)
+    kept = list(iter_sales_order_elements(zynk))
+    expected = {v["orderId"] for v in versions}
+    assert {parse_sales_order(e).id for e in kept} == expected
+    assert all(e.find("SalesOrderItems/Item/Sku") is not None for e in kept)
+    lone = tmp_path / "lone.xml"
+    lone.write_bytes(etree.tostring(kept[0]))
+    assert [parse_sales_order(e).id for e in iter_sales_order_elements(lone)] == [parse_sales_order(kept[0]).id]

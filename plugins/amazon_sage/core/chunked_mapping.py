@@ -26,7 +26,7 @@ from typing import Any
 from lxml import etree
 
 from amazon_sage.core.files import atomic_output
-from amazon_sage.core.xslt import MappingError, describe_error_log, load_mapping, secure_parser
+from amazon_sage.core.xslt import MappingError, describe_error_log, load_mapping, secure_parser, string_parameters
 
 IN_FLIGHT_PER_THREAD = 2  # chunks queued per thread: enough to keep it busy, few enough to bound memory
 
@@ -51,7 +51,7 @@ class _ChunkMapper:
 
     def __init__(self, input_file: Path, mapping: Path, parameters: Mapping[str, str], wanted: tuple[str, ...]):
         self.input_file, self.mapping, self.wanted = input_file, mapping, wanted
-        self.parameters = {name: etree.XSLT.strparam(str(value)) for name, value in parameters.items()}
+        self.parameters = string_parameters(parameters)
         self._local = threading.local()
 
     def transform(self) -> etree.XSLT:

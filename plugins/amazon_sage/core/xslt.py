@@ -55,6 +55,11 @@ def load_mapping(mapping: Path) -> etree.XSLT:
         raise MappingError(f"Mapping {describe_error_log(exc.error_log, mapping)}") from None
 
 
+def string_parameters(parameters: Mapping[str, str] | None) -> dict[str, str]:
+    """``parameters`` as XSLT string parameters (quoted, so any text is passed literally)."""
+    return {name: etree.XSLT.strparam(str(value)) for name, value in (parameters or {}).items()}
+
+
 def apply_mapping(input_file: Path, mapping: Path, output_file: Path,
                   parameters: Mapping[str, str] | None = None) -> Path:
     """Transform ``input_file`` with ``mapping`` into ``output_file`` and return its path.
@@ -63,7 +68,7 @@ def apply_mapping(input_file: Path, mapping: Path, output_file: Path,
     """
     transform = load_mapping(mapping)
     source = parse_file(input_file, "Input file")
-    params = {name: etree.XSLT.strparam(str(value)) for name, value in (parameters or {}).items()}
+    params = string_parameters(parameters)
     try:
         result = transform(source, **params)
     except etree.XSLTApplyError:

@@ -195,9 +195,11 @@ def iter_sales_order_elements(path: Path) -> Iterator[etree._Element]:
                               load_dtd=False, no_network=True, huge_tree=True)
     try:
         for _, element in context:
-            if element.getparent() is not None and element.getparent().tag != "SalesOrders":
+            parent = element.getparent()
+            if parent is not None and parent.tag != "SalesOrders":
                 continue
             yield element
-            element.getparent().remove(element)
+            if parent is not None:  # a lone SalesOrder as the root has nothing to leave
+                parent.remove(element)
     except etree.XMLSyntaxError as exc:
         raise MappingError(f"Input file {path}:{exc.lineno} is not well-formed XML: {exc.msg}") from None
