@@ -131,6 +131,7 @@ def bench_raw_lxml(path: str, output: str) -> dict:
 def bench_import(zynk: str, company: str, folder: str) -> dict:
     import pyodbc
 
+    from amazon_sage import settings
     from amazon_sage.core.sales_order_import import import_sales_orders
     from embedded.sample_company import odbc_connection_string
 
@@ -140,7 +141,8 @@ def bench_import(zynk: str, company: str, folder: str) -> dict:
     started = time.perf_counter()
     result = import_sales_orders(Path(zynk), Path(folder), connect,
                                  import_statuses={"UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED"},
-                                 unknown_sku_action="special")
+                                 unknown_sku_action="special",
+                                 helper_processes=settings.get_int("IMPORT_HELPER_PROCESSES"))
     wall = time.perf_counter() - started
     return {"seconds": wall, "imported": result.imported, "failed": result.failed}
 

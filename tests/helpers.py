@@ -49,6 +49,18 @@ def sage_rows(company: Path, sql: str, *params: Any) -> list[dict[str, Any]]:
         connection.close()
 
 
+def helper_pids(zynk: Path) -> list[int]:
+    """Live import helper processes reading ``zynk`` (they name their input on their command line)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and f"order reader for {zynk}".encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue  # it ended while we looked
+    return found
+
+
 def money(value: float) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
 

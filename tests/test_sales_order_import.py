@@ -18,7 +18,15 @@ from amazon_sage.core.sales_order_import import import_sales_orders
 from amazon_sage.hooks.sage50 import Sage50Hook
 from embedded.airflow_env import sage_connection
 from embedded.order_generator import generate_orders
-from tests.helpers import IMPORTED, ORDERS_START, assert_sage_matches_amazon, latest_versions, mapped_orders, sage_rows
+from tests.helpers import (
+    IMPORTED,
+    ORDERS_START,
+    assert_sage_matches_amazon,
+    helper_pids,
+    latest_versions,
+    mapped_orders,
+    sage_rows,
+)
 
 
 def _import(zynk: Path, folder: Path, **kwargs):
@@ -143,7 +151,7 @@ from amazon_sage.core.sales_order_import import import_sales_orders
 from embedded.sample_company import odbc_connection_string
 import_sales_orders(Path({zynk!r}), Path({folder!r}),
                     lambda: pyodbc.connect(odbc_connection_string(Path({company!r})), autocommit=False),
-                    import_statuses={statuses!r})
+                    import_statuses={statuses!r}, helper_processes=1)
 """
 
 
@@ -160,8 +168,13 @@ def test_killed_import_resumes_exactly_once(tmp_path, product_env, company) -> N
         if count >= 20:
             break
         time.sleep(0.02)
+    assert helper_pids(zynk), "the import had no helper process to outlive it"
     child.send_signal(signal.SIGKILL)
     child.wait()
+    deadline = time.monotonic() + 30
+    while helper_pids(zynk) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not helper_pids(zynk), "the helper process outlived the killed import"
     partial = sage_rows(company, "SELECT COUNT(*) AS N FROM SALES_ORDER")[0]["N"]
     assert 0 < partial < 1200, "the import was not interrupted in the middle"
     orphans = sage_rows(company, "SELECT COUNT(*) AS N FROM SOP_ITEM WHERE ORDER_NUMBER NOT IN "

@@ -99,6 +99,9 @@ SETTINGS: dict[str, Setting] = {
         # Import Sales Orders
         Setting("UNKNOWN_SKU_ACTION", "fail", "Import: AutoCreateProducts / DefaultProductCode",
                 "'fail' fails an order with an unknown SKU; 'special' imports the line as Sage item S1."),
+        Setting("IMPORT_HELPER_PROCESSES", "1", "(none)",
+                "Helper processes that read and check orders while the import writes to Sage. 0 does it all in "
+                "the task's own process. 1 suits two cores; more helps only with more cores."),
         # Export Stock Records and the feeds
         Setting("INVENTORY_SCHEDULE", "0 * * * *", "(Upload Inventory Feed schedule)",
                 "Cron schedule of sage_stock_to_amazon_inventory (hourly)."),

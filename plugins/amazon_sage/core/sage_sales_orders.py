@@ -62,6 +62,14 @@ def find_order_numbers(connection: Any, customer_order_numbers: list[str]) -> di
         connection.rollback()
 
 
+def column_values(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with each value as its Sage column takes it.
+
+    Sage money columns are DOUBLE: Decimals go in as the nearest double, as Sage itself stores them.
+    """
+    return {column: float(value) if type(value) is Decimal else value for column, value in row.items()}
+
+
 def _insert_rows(cursor: Any, table: str, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` with few statements: multi-row VALUES, one statement per column set and size.
 
@@ -70,8 +78,7 @@ def _insert_rows(cursor: Any, table: str, rows: list[dict[str, Any]]) -> None:
     """
     groups: dict[tuple[str, ...], list[Any]] = {}
     for row in rows:
-        # Sage money columns are DOUBLE: Decimals go in as the nearest double, as Sage itself stores them.
-        groups.setdefault(tuple(row), []).append([float(v) if type(v) is Decimal else v for v in row.values()])
+        groups.setdefault(tuple(row), []).append(row.values())
     for columns, values in groups.items():
         per_statement = max(1, MAX_MARKERS // len(columns))
         marker_row = f"({', '.join('?' * len(columns))})"
@@ -97,12 +104,13 @@ def insert_sales_orders(connection: Any, batch: list[SageOrderRows], *,
                         now: datetime | None = None) -> list[tuple[int, bool]]:
     """Write a batch of orders in one transaction; return ``(order number, inserted)`` for each.
 
-    Inside the transaction every order's ``CUST_ORDER_NUMBER`` is checked first; orders
-    already in Sage (or earlier in the batch) are not written and come back with the
-    existing number and ``inserted=False``. Sage's next order numbers are taken inside the
-    same transaction. The transaction holds whole orders only, so a crash or an error rolls
-    back whole orders and never leaves half of one; the caller records them only after this
-    returns (after the commit).
+    The rows' values must be column values (:func:`column_values`). Inside the transaction
+    every order's ``CUST_ORDER_NUMBER`` is checked first; orders already in Sage (or earlier
+    in the batch) are not written and come back with the existing number and
+    ``inserted=False``. Sage's next order numbers are taken inside the same transaction. The
+    transaction holds whole orders only, so a crash or an error rolls back whole orders and
+    never leaves half of one; the caller records them only after this returns (after the
+    commit).
     """
     stamp = (now or datetime.now()).replace(microsecond=0)
     audit = {"RECORD_CREATE_DATE": stamp, "RECORD_MODIFY_DATE": stamp, "RECORD_DELETED": 0}

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from amazon_sage.core.sage_order_rows import OrderRejected, build_rows
+from amazon_sage.core.order_preparation import FAIL, WRITE, PreparedOrder
+from amazon_sage.core.preparation_workers import order_preparer
 from amazon_sage.core.sage_sales_orders import find_order_numbers, insert_sales_orders, read_company_facts
 from amazon_sage.core.zynk_results import RecordFiles
-from amazon_sage.core.zynk_sales_orders import RecordError, SalesOrder, iter_sales_order_elements, parse_sales_order
+from amazon_sage.core.zynk_sales_orders import iter_sales_order_elements
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +80,13 @@ class _Journal:
 
 
 def import_sales_orders(input_file: Path, output_dir: Path, connect: Callable[[], Any], *,
-                        import_statuses: set[str], unknown_sku_action: str = "fail") -> ImportResult:
+                        import_statuses: set[str], unknown_sku_action: str = "fail",
+                        helper_processes: int = 0) -> ImportResult:
     """Import every order of ``input_file`` through a connection from ``connect()``.
 
     Writes the success, fail and skipped files into ``output_dir`` and returns the counts.
+    ``helper_processes`` read and check orders ahead of the import (0: in this process); the
+    outcome is the same either way.
     """
     result = ImportResult(output_dir / SUCCESS_FILE, output_dir / FAIL_FILE, output_dir / SKIPPED_FILE)
     journal = _Journal(output_dir / JOURNAL_FILE)
@@ -90,13 +94,14 @@ def import_sales_orders(input_file: Path, output_dir: Path, connect: Callable[[]
     try:
         facts = read_company_facts(connection)
         paths = {"success": result.success_file, "fail": result.fail_file, "skipped": result.skipped_file}
-        with RecordFiles(paths, "SalesOrders") as files:
-            pending: list[tuple[Any, SalesOrder, Any]] = []
+        with RecordFiles(paths, "SalesOrders") as files, \
+                order_preparer(input_file, facts, import_statuses, unknown_sku_action, helper_processes) as prepare:
+            pending: list[tuple[Any, PreparedOrder]] = []
             for element in iter_sales_order_elements(input_file):
                 result.read += 1
-                ready = _prepare(element, connection, facts, files, result, import_statuses, unknown_sku_action)
-                if ready is not None:
-                    pending.append((element, *ready))  # detached by the reader, so it stays whole
+                prepared = prepare(element)
+                if _ready(element, prepared, connection, files, result, import_statuses):
+                    pending.append((element, prepared))  # detached by the reader, so it stays whole
                 if len(pending) >= BATCH:
                     _write_batch(pending, connection, files, journal, result)
             if pending:
@@ -107,51 +112,41 @@ def import_sales_orders(input_file: Path, output_dir: Path, connect: Callable[[]
     return result
 
 
-def _prepare(element: Any, connection: Any, facts: Any, files: RecordFiles, result: ImportResult,
-             import_statuses: set[str], unknown_sku_action: str) -> tuple[SalesOrder, Any] | None:
-    """Parse and check one order; write it to the fail or skipped file, or return it ready to insert."""
-    try:
-        order = parse_sales_order(element)
-    except RecordError as exc:
-        order_id = (element.findtext("Id") or "?").strip()
-        files.write("fail", element, errors=[str(exc)], stage="Pre-validation")
+def _ready(element: Any, prepared: PreparedOrder, connection: Any, files: RecordFiles, result: ImportResult,
+           import_statuses: set[str]) -> bool:
+    """Whether the order is to be written; if not, write it to the fail or skipped file."""
+    if prepared.kind == FAIL:
+        files.write("fail", element, errors=prepared.errors, stage=prepared.fail_stage)
         result.failed += 1
-        result.failures.append((order_id, str(exc)))
-        return None
-
-    if order.status and order.status not in import_statuses:
-        existing = find_order_numbers(connection, [order.customer_order_number]).get(order.customer_order_number)
-        if order.status == CANCELLED and existing is not None:
-            message = (f"Cancelled on Amazon after it was imported as Sage order {existing}. Review it in Sage: "
-                       "cancel or credit it by hand. It has not been changed.")
-            files.write("skipped", element, warnings=[message], stage="Needs attention", sales_order_number=existing)
-            result.attention += 1
-            result.attention_orders.append((order.id, existing))
-        else:
-            message = f"Status {order.status} is not imported (imported: {', '.join(sorted(import_statuses))})"
-            files.write("skipped", element, stage="Status filter", sales_order_number=existing, warnings=[message])
-        result.skipped += 1
-        return None
-
-    try:
-        rows = build_rows(order, facts, unknown_sku_action=unknown_sku_action)
-    except OrderRejected as exc:
-        files.write("fail", element, errors=exc.errors)
-        result.failed += 1
-        result.failures.append((order.id, str(exc)))
-        return None
-    return order, rows
+        result.failures.append((prepared.order_id, "; ".join(prepared.errors or [])))
+        return False
+    if prepared.kind == WRITE:
+        return True
+    number = prepared.customer_order_number
+    existing = find_order_numbers(connection, [number]).get(number)
+    if prepared.status == CANCELLED and existing is not None:
+        message = (f"Cancelled on Amazon after it was imported as Sage order {existing}. Review it in Sage: "
+                   "cancel or credit it by hand. It has not been changed.")
+        files.write("skipped", element, warnings=[message], stage="Needs attention", sales_order_number=existing)
+        result.attention += 1
+        result.attention_orders.append((prepared.order_id, existing))
+    else:
+        message = f"Status {prepared.status} is not imported (imported: {', '.join(sorted(import_statuses))})"
+        files.write("skipped", element, stage="Status filter", sales_order_number=existing, warnings=[message])
+    result.skipped += 1
+    return False
 
 
-def _write_batch(pending: list[tuple[Any, SalesOrder, Any]], connection: Any, files: RecordFiles,
+def _write_batch(pending: list[tuple[Any, PreparedOrder]], connection: Any, files: RecordFiles,
                  journal: _Journal, result: ImportResult) -> None:
     """Insert the pending orders (one transaction), then record and report each one."""
-    outcome = insert_sales_orders(connection, [rows for _, _, rows in pending])
-    for (element, order, rows), (number, inserted) in zip(pending, outcome, strict=True):
+    outcome = insert_sales_orders(connection, [prepared.rows for _, prepared in pending])
+    for (element, prepared), (number, inserted) in zip(pending, outcome, strict=True):
+        key = prepared.customer_order_number
         if inserted:
-            journal.record(order.customer_order_number, number)
-        if inserted or journal.imported.get(order.customer_order_number) == number:
-            files.write("success", element, sales_order_number=number, warnings=rows.warnings, owned=True)
+            journal.record(key, number)
+        if inserted or journal.imported.get(key) == number:
+            files.write("success", element, sales_order_number=number, warnings=prepared.rows.warnings, owned=True)
             result.imported += 1
         else:
             files.write("skipped", element, stage="Prevent duplicates", sales_order_number=number,

@@ -19,6 +19,7 @@ from lxml import etree
 from amazon_sage.core.files import atomic_output
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
+IMPORT_STAGE = "Sales Order Import"  # the stage named in a record's Errors/Warnings unless told otherwise
 
 
 def _messages_block(tag: str, child_tag: str, stage: str, messages: list[str]) -> etree._Element:
@@ -74,7 +75,7 @@ class RecordFiles:
         return self._stack.__exit__(*exc_info)
 
     def write(self, kind: str, record: etree._Element, *, errors: list[str] | None = None,
-              warnings: list[str] | None = None, stage: str = "Sales Order Import",
+              warnings: list[str] | None = None, stage: str = IMPORT_STAGE,
               sales_order_number: int | None = None, owned: bool = False) -> None:
         """Write an annotated copy of ``record`` (``owned``: the caller's own copy, annotated in place)."""
         copy_ = record if owned else copy.deepcopy(record)

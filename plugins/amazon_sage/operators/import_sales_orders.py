@@ -47,7 +47,8 @@ class Sage50ImportSalesOrdersOperator(BaseOperator):
         action = self.unknown_sku_action or settings.get("UNKNOWN_SKU_ACTION")
         try:
             result = import_sales_orders(Path(self.input_file), run_folder_of(context), hook.connect,
-                                         import_statuses=statuses, unknown_sku_action=action)
+                                         import_statuses=statuses, unknown_sku_action=action,
+                                         helper_processes=settings.get_int("IMPORT_HELPER_PROCESSES"))
         except MappingError as exc:
             raise AirflowException(str(exc)) from None
         except pyodbc.Error as exc:
