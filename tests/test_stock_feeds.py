@@ -132,6 +132,48 @@ def test_a_mapping_that_breaks_the_schema_is_stopped_before_upload(tmp_path: Pat
         build_feed_documents(mapped, seller_id="S", out_dir=tmp_path, stem="amazon_inventory_feed")
 
 
+def _message(operation: object, **fields: object) -> dict:
+    return {"messageId": 1, "sku": "MUG-RED-01", "operationType": operation, **fields}
+
+
+PATCHES = [{"op": "replace", "path": "/attributes/fulfillment_availability",
+            "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": Decimal("3")}]}]
+ATTRIBUTES = {"item_name": [{"value": "Red mug"}]}
+MESSAGES = [
+    _message("PATCH", productType="PRODUCT", patches=PATCHES),
+    _message("UPDATE", productType="PRODUCT", attributes=ATTRIBUTES),
+    _message("PARTIAL_UPDATE", productType="PRODUCT", attributes=ATTRIBUTES),
+    _message("DELETE"),
+    _message("DELETE", attributes=ATTRIBUTES),
+    _message("PATCH", productType="PRODUCT"),
+    _message("PATCH", productType="PRODUCT", patches=PATCHES, attributes=ATTRIBUTES),
+    _message("UPDATE", productType="PRODUCT", attributes=ATTRIBUTES, patches=PATCHES),
+    _message("PARTIAL_UPDATE", productType="PRODUCT", attributes=ATTRIBUTES, requirements="LISTING"),
+    _message("PATCHY", productType="PRODUCT", patches=PATCHES),
+    _message(["PATCH"], productType="PRODUCT", patches=PATCHES),
+    {"messageId": 1, "sku": "MUG-RED-01", "productType": "PRODUCT", "patches": PATCHES},
+    _message("PATCH", productType="PRODUCT", patches=[{"op": "nudge", "path": "/x"}]),
+    {**_message("DELETE"), "messageId": 0},
+    {**_message("DELETE"), "sku": ""},
+    "not a message",
+]
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=range(len(MESSAGES)))
+def test_the_quick_schema_check_agrees_with_the_whole_schema(message) -> None:
+    from amazon_sage.core.listings_feed import SCHEMA, _passes_fast_checks
+
+    schema = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
+    header = {"sellerId": "S", "version": "2.0", "issueLocale": "en_GB"}
+    documents = [{"header": header, "messages": [message]},
+                 {"header": header, "messages": [MESSAGES[0], message, MESSAGES[3]]},
+                 {"header": {**header, "version": "1.0"}, "messages": [message]}]
+    for document in documents:
+        assert _passes_fast_checks(document) == schema.is_valid(document)
+    empty = {"header": header, "messages": []}
+    assert _passes_fast_checks(empty) is schema.is_valid(empty) is False
+
+
 def test_feeds_split_at_the_message_limit(tmp_path: Path, company: Path) -> None:
     records, count = _export(company, tmp_path)
     mapped = apply_mapping(records, settings.mapping_path("INVENTORY_MAPPING"), tmp_path / "inv.xml", {})
