@@ -59,12 +59,12 @@ def _leaf(element: etree._Element) -> Any:
 
 def to_json(element: etree._Element) -> Any:
     """Convert ``element`` by the rules above."""
-    children = [child for child in element if isinstance(child.tag, str)]
+    children = list(element.iterchildren(etree.Element))  # elements only: no comments or PIs
     if not children:
         return _leaf(element)
     result: dict[str, Any] = {}
     for child in children:
-        name = etree.QName(child).localname
+        name = child.tag.rpartition("}")[2]  # the local name
         value = to_json(child)
         if child.get(ARRAY) == "true" or (name in result and isinstance(result[name], list)):
             result.setdefault(name, []).append(value)
