@@ -77,8 +77,14 @@ class RunningAirflow:
         self.client = httpx.Client(base_url=self.api, timeout=30)
 
     def cli(self, *args: str, check_rc: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run([str(Path(sys.executable).with_name("airflow")), *args], env=self.env,
-                              capture_output=True, text=True)
+        for _ in range(3):
+            done = subprocess.run([str(Path(sys.executable).with_name("airflow")), *args], env=self.env,
+                                  capture_output=True, text=True)
+            # SQLite metadata: a command whose read transaction must become a write while the scheduler writes
+            # gets "database is locked" at once (no busy wait). Its one session rolled back, so run it again.
+            if not (done.returncode and "database is locked" in done.stdout + done.stderr):
+                break
+            time.sleep(1)
         if check_rc and done.returncode:
             raise RuntimeError(f"airflow {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
         return done
