@@ -15,6 +15,7 @@ no helper behind. Only the import writes to Sage.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pickle
 import subprocess
@@ -22,7 +23,7 @@ import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable, Collection, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +34,9 @@ from amazon_sage.core.sage_order_rows import CompanyFacts
 from amazon_sage.core.xslt import MappingError
 from amazon_sage.core.zynk_sales_orders import iter_sales_order_elements
 
+# A helper's pipe holds a few chunks (Linux's default is 64 KB, a fraction of one), so a helper keeps working
+# while the import is busy in SQL instead of waiting for it to read: 1.4x -> 1.65x on 2 cores.
+PIPE_BYTES = 1 << 20
 CHUNK_SIZE = 200  # orders per message: large enough that pickling is cheap, small enough to stream
 
 
@@ -77,6 +81,9 @@ class _Helper:
 
     def __init__(self, job: _Job, stack: ExitStack):
         read_fd, write_fd = os.pipe()
+        if hasattr(fcntl, "F_SETPIPE_SZ"):
+            with suppress(OSError):  # above this system's pipe-max-size: the default works, only slower
+                fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self.results: IO[bytes] = stack.enter_context(os.fdopen(read_fd, "rb"))
         self.stderr = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 - the stack closes it
         package_root = str(Path(amazon_sage.__file__).resolve().parents[1])
