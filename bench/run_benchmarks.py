@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -262,6 +263,7 @@ def bench_dag(orders: int) -> dict:
     durations = dict(database.execute("SELECT task_id, (julianday(end_date) - julianday(start_date)) * 86400 "
                                       "FROM task_instance WHERE dag_id = 'amazon_orders_to_sage'").fetchall())
     database.close()
+    shutil.rmtree(home)
     inside = sum(durations.values())
     return {"seconds": wall, "task_seconds": durations, "overhead_share": 1 - inside / wall}
 
