@@ -114,7 +114,11 @@ class _Helper:
             raise self.failure(f"stopped without finishing its orders ({type(exc).__name__})") from None
 
     def failure(self, what: str) -> PreparationWorkerError:
-        code = self.process.wait()
+        try:
+            code = self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # alive but not making sense: it is stopped, not waited for
+            self.stop()
+            code = self.process.returncode
         self.stderr.seek(0)
         detail = self.stderr.read().decode("utf-8", "replace").strip()[-2000:]
         return PreparationWorkerError(
