@@ -172,6 +172,52 @@ def test_chunked_mapping_gives_the_same_document(tmp_path: Path) -> None:
     assert etree.parse(str(result)).getroot().find("SalesOrders") is not None
 
 
+def _awkward(text: str, case: str) -> tuple[str, str]:
+    """The orders file with something a byte cut cannot carry, and its encoding."""
+    second = text.index("<Order>", text.index("<Order>") + 1)
+    if case == "comment":
+        return text.replace("<orderId>", "<!-- </Order> --><orderId>", 3), "utf-8"
+    if case == "cdata":
+        return text.replace("<channelName>AMAZON</channelName>",
+                            "<channelName><![CDATA[AMAZON</Order>]]></channelName>", 2), "utf-8"
+    if case == "spaced end tag":
+        return text.replace("</Order>", "</Order >", 4), "utf-8"
+    if case == "sibling between records":
+        return text[:second] + "<Note>not an order</Note>" + text[second:], "utf-8"
+    if case == "doctype":
+        return text.replace("<Orders>", '<!DOCTYPE Orders [<!ENTITY shop "Tea">]><Orders>', 1), "utf-8"
+    assert case == "latin-1"
+    return text.replace("utf-8", "iso-8859-1", 1).replace("AMAZON</channelName>", "AMAZÖN</channelName>"), \
+        "iso-8859-1"
+
+
+@pytest.mark.parametrize("case", ["comment", "cdata", "spaced end tag", "sibling between records", "doctype",
+                                  "latin-1"])
+def test_chunked_mapping_of_what_a_byte_cut_cannot_carry_is_still_the_whole_mapping(tmp_path, case) -> None:
+    from amazon_sage.core.chunked_mapping import _cut_chunks, _CutUnsafe
+
+    source = tmp_path / "amazon_orders.xml"
+    write_orders_xml([{"orders": generate_orders(40, ORDERS_START, days=2)}], source, window={})
+    plain = list(_cut_chunks(source, "Order", 7))  # the fast way applies to the product's own files
+    assert [chunk.records for chunk in plain][:2] == [7, 7]
+    assert sum(chunk.records for chunk in plain) == len(etree.parse(str(source)).getroot())
+    assert all(chunk.document() is not None for chunk in plain)
+
+    text, encoding = _awkward(source.read_text(encoding="utf-8"), case)
+    awkward = tmp_path / "awkward.xml"
+    awkward.write_bytes(text.encode(encoding, "xmlcharrefreplace"))
+    with pytest.raises(_CutUnsafe):  # refused at the cut, or by a worker's check of a chunk
+        for chunk in _cut_chunks(awkward, "Order", 7):
+            chunk.document()
+    parameters = settings.orders_mapping_parameters()
+    whole = apply_mapping(awkward, MAPPING, tmp_path / "whole.xml", parameters)
+    chunked = apply_mapping_in_chunks(awkward, MAPPING, tmp_path / "chunked.xml", parameters, record="Order",
+                                      output_records="SalesOrder", chunk_size=7, threads=2)
+    assert etree.canonicalize(from_file=str(whole), strip_text=True) == \
+        etree.canonicalize(from_file=str(chunked), strip_text=True)
+    assert len(etree.parse(str(chunked)).getroot().findall("SalesOrders/SalesOrder")) > 20
+
+
 def test_chunked_mapping_errors_in_any_chunk_name_the_cause_and_write_nothing(tmp_path: Path) -> None:
     """A bad record deep in the file, or a mapping that stops on one, fails the whole file: no partial output."""
     source = tmp_path / "amazon_orders.xml"

@@ -1,25 +1,35 @@
 """Apply a record-wise XSLT mapping a chunk of records at a time, on worker threads, streaming the output.
 
-The calling thread streams the input (``iterparse``), hands each chunk of records to a pool of
-threads and writes their results back in input order. libxslt's transform and lxml's
-serialiser release the GIL, so the threads map chunks on every core while the input is still
-being parsed, and memory stays flat: at most two chunks per thread are in flight.
+The calling thread cuts the input into chunks of records and hands them to a pool of threads,
+then writes their results back in input order. Parsing from memory, libxslt's transform and
+lxml's serialiser all release the GIL, so the threads map chunks on every core, and memory
+stays flat: at most two chunks per thread are in flight.
+
+Cutting is done on the bytes where it is safe: the records' end tags are found by a byte
+search, and each chunk goes to its thread as text wrapped in copies of the records'
+ancestors. The thread parses it and checks that it holds exactly the records cut, side by
+side. Anything a byte cut cannot carry (a comment or CDATA holding an end tag, a DOCTYPE, an
+encoding other than UTF-8, other elements between records, a file that is not well-formed)
+fails that check, and the whole file is mapped again the careful way: streamed through
+``iterparse`` on the calling thread, which also reports the exact line of a fault.
 
 Thread safety follows lxml's rules: each thread compiles its own copy of the stylesheet (an
 ``XSLT`` object's error log is per object, and libxslt is fastest with a stylesheet parsed in
-its own thread); a chunk's document is built by the calling thread, only read by the worker,
-and released by the calling thread again.
+its own thread), and a document built by one thread is only read by the worker and released
+by the thread that built it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +69,8 @@ class _ChunkMapper:
             self._local.transform = load_mapping(self.mapping)
         return self._local.transform
 
-    def __call__(self, source: etree._ElementTree) -> _MappedChunk:
+    def __call__(self, chunk: _ParsedChunk | _CutChunk) -> _MappedChunk:
+        source = chunk.document()
         transform = self.transform()
         try:
             result = transform(source, **self.parameters)
@@ -123,24 +134,33 @@ def apply_mapping_in_chunks(input_file: Path, mapping: Path, output_file: Path,
     mapper = _ChunkMapper(input_file, mapping, parameters or {}, wanted)
     mapper.transform()  # a broken stylesheet fails here, before any input is read
     threads = threads or available_cores()
+    try:
+        return _map_chunks(_cut_chunks(input_file, record, chunk_size), mapper, output_file, threads)
+    except _CutUnsafe:  # something a byte cut cannot carry: map the whole file again, streamed and parsed
+        return _map_chunks(_parsed_chunks(input_file, record, chunk_size), mapper, output_file, threads)
+
+
+def _map_chunks(chunks: Iterator[_ParsedChunk | _CutChunk], mapper: _ChunkMapper, output_file: Path,
+                threads: int) -> Path:
+    """Map ``chunks`` on ``threads`` threads and write the results, in order, to ``output_file``."""
     with atomic_output(output_file) as tmp, open(tmp, "wb") as raw, \
             etree.xmlfile(raw, encoding="utf-8") as xf, ExitStack() as stack, \
             ThreadPoolExecutor(threads, thread_name_prefix="auto-mapper") as pool:
         writer = _OrderedWriter(raw, xf, stack)
-        in_flight: deque[tuple[Future[_MappedChunk], etree._ElementTree]] = deque()
+        in_flight: deque[tuple[Future[_MappedChunk], _ParsedChunk | _CutChunk]] = deque()
 
         def collect(*, wait: bool, last: bool = False) -> None:
             while in_flight and (wait or in_flight[0][0].done()):
-                future, source = in_flight.popleft()
+                future, chunk = in_flight.popleft()
                 try:
                     mapped = future.result()
                 finally:
-                    del source  # released here, in the thread that built it
+                    del chunk  # released here, in the thread that built it
                 writer.write(mapped, last=last and not in_flight)
 
         try:
-            for source in _chunks(input_file, record, chunk_size):
-                in_flight.append((pool.submit(mapper, source), source))
+            for chunk in chunks:
+                in_flight.append((pool.submit(mapper, chunk), chunk))
                 collect(wait=len(in_flight) >= IN_FLIGHT_PER_THREAD * threads)
             collect(wait=True, last=True)
         except BaseException:
@@ -150,7 +170,110 @@ def apply_mapping_in_chunks(input_file: Path, mapping: Path, output_file: Path,
     return output_file
 
 
-def _chunks(input_file: Path, record: str, chunk_size: int):
+class _CutUnsafe(Exception):
+    """The input holds something a byte cut cannot carry; it must be parsed as a stream instead."""
+
+
+@dataclass
+class _ParsedChunk:
+    """Records parsed by the calling thread, inside copies of their ancestors."""
+
+    tree: etree._ElementTree
+
+    def document(self) -> etree._ElementTree:
+        return self.tree
+
+
+@dataclass
+class _CutChunk:
+    """Records cut from the input as bytes, wrapped in their ancestors' tags; parsed by the worker."""
+
+    text: bytes
+    records: int  # the end tags the cut found: the document must hold exactly these records
+    depth: int  # how deep the records' parent is below the root
+    record: str
+
+    def document(self) -> etree._ElementTree:
+        """Parse the chunk and check it holds the records cut, side by side, and nothing else."""
+        try:
+            root = etree.fromstring(self.text, secure_parser())
+        except etree.XMLSyntaxError:
+            raise _CutUnsafe from None
+        container = root
+        for _ in range(self.depth):
+            container = container[0]
+        children = list(container)  # comments and processing instructions count too
+        if len(children) != self.records or (container.text or "").strip() or any(
+                child.tag != self.record or (child.tail or "").strip() for child in children):
+            raise _CutUnsafe
+        return root.getroottree()
+
+
+def _cut_chunks(input_file: Path, record: str, chunk_size: int, block: int = 1 << 22) -> Iterator[_CutChunk]:
+    """Chunks of up to ``chunk_size`` records cut from the bytes of ``input_file`` after their end tags.
+
+    Raises :class:`_CutUnsafe` for what a byte cut cannot carry (see the module's docstring);
+    the workers' check of each chunk catches the rest.
+    """
+    start_tag = re.compile(rb"<" + re.escape(record.encode()) + rb"[\s/>]")
+    end_tag = f"</{record}>".encode()
+    with open(input_file, "rb") as handle:
+        buffer = handle.read(block)
+        declared = re.match(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)", buffer)
+        if (declared and declared.group(1).lower() not in (b"utf-8", b"utf8")) or \
+                buffer.startswith((b"\xff\xfe", b"\xfe\xff")) or b"<!DOCTYPE" in buffer:
+            raise _CutUnsafe
+        wrapper_open, wrapper_close, depth = _wrapper(input_file, record)
+        while not (first := start_tag.search(buffer)):
+            if not (more := handle.read(block)):
+                raise _CutUnsafe  # no records: the careful way maps the root alone
+            buffer = buffer[-len(end_tag):] + more
+        start = first.start()  # what precedes the first record is not mapped, as in the careful way
+        at_end = False
+        while True:
+            count, cut = 0, start
+            while count < chunk_size and (found := buffer.find(end_tag, cut)) >= 0:
+                cut = found + len(end_tag)
+                count += 1
+            if count < chunk_size and not at_end:
+                more = handle.read(block)
+                at_end = not more
+                buffer, start = buffer[start:] + more, 0
+                continue
+            if count:
+                yield _CutChunk(b"".join((wrapper_open, buffer[start:cut], wrapper_close)), count, depth, record)
+                start = cut
+            if count < chunk_size:
+                break
+        if start_tag.search(buffer, start):  # a record without an end tag after the last one: not cut safely
+            raise _CutUnsafe
+
+
+def _wrapper(input_file: Path, record: str) -> tuple[bytes, bytes, int]:
+    """The open and close tags of the records' ancestors, and the depth of their parent below the root."""
+    try:
+        for _, element in etree.iterparse(str(input_file), events=("start",), tag=record, resolve_entities=False,
+                                          no_network=True, load_dtd=False, huge_tree=True):
+            ancestors = [etree.Element(a.tag, dict(a.attrib), nsmap=dict(a.nsmap))
+                         for a in reversed(list(element.iterancestors()))]
+            break
+        else:
+            raise _CutUnsafe  # no records
+    except etree.XMLSyntaxError:
+        raise _CutUnsafe from None  # the careful way names the line
+    if not ancestors:
+        raise _CutUnsafe  # the record is the root
+    for parent, child in pairwise(ancestors):
+        parent.append(child)
+    ancestors[-1].append(etree.Comment(_CUT_HERE))
+    opening, _, closing = etree.tostring(ancestors[0], encoding="utf-8").partition(f"<!--{_CUT_HERE}-->".encode())
+    return opening, closing, len(ancestors) - 1
+
+
+_CUT_HERE = "records-go-here"
+
+
+def _parsed_chunks(input_file: Path, record: str, chunk_size: int) -> Iterator[_ParsedChunk]:
     """Documents of up to ``chunk_size`` records each, inside copies of their ancestors (root first).
 
     Always yields at least one document, so that an input without records still gets mapped.
@@ -185,8 +308,8 @@ def _chunks(input_file: Path, record: str, chunk_size: int):
             chunk.append(element)
             if len(chunk) >= chunk_size:
                 yielded = True
-                yield document()
+                yield _ParsedChunk(document())
     except etree.XMLSyntaxError as exc:
         raise MappingError(f"Input file {input_file}:{exc.lineno} is not well-formed XML: {exc.msg}") from None
     if chunk or not yielded:
-        yield document()
+        yield _ParsedChunk(document())
