@@ -12,5 +12,5 @@ dag = stock_feed_dag(
     mapping_setting="INVENTORY_MAPPING",
     parameters=settings.inventory_mapping_parameters(),
     attribute="fulfillment_availability",
-    rule="Quantity = free stock = max(0, floor(QTY_IN_STOCK − QTY_ALLOCATED)).",
+    rule="Quantity = free stock = max(0, floor(QTY_IN_STOCK − QTY_ALLOCATED)), exact although Sage keeps doubles.",
 )

@@ -12,5 +12,6 @@ dag = stock_feed_dag(
     mapping_setting="PRICES_MAPPING",
     parameters={**settings.prices_mapping_parameters(), "MarketplaceID": "{{ marketplace_id() }}"},
     attribute="purchasable_offer",
-    rule="Sage's net SALES_PRICE plus VAT at TAX_RATE, to the penny; a price of zero or less goes to the fail file.",
+    rule="Sage's unrounded net SALES_PRICE plus VAT at TAX_RATE, rounded once, half up, to the penny; a price of "
+         "zero or less goes to the fail file.",
 )

@@ -47,14 +47,38 @@ def airflow(env: dict[str, str], *args: str, log: Path) -> None:
         raise SystemExit(f"`airflow {' '.join(args[:2])}` failed (exit {done.returncode}). End of {log}:\n{tail}")
 
 
-def sage_summary(company: Path) -> str:
+def _sage(company: Path, sql: str) -> list[tuple]:
     connection = pyodbc.connect(odbc_connection_string(company))
     try:
-        orders, gross = connection.execute("SELECT COUNT(*), SUM(INVOICE_GROSS) FROM SALES_ORDER").fetchone()
-        lines = connection.execute("SELECT COUNT(*) FROM SOP_ITEM").fetchone()[0]
+        return [tuple(row) for row in connection.execute(sql).fetchall()]
     finally:
         connection.close()
+
+
+def sage_summary(company: Path) -> str:
+    [(orders, gross)] = _sage(company, "SELECT COUNT(*), SUM(INVOICE_GROSS) FROM SALES_ORDER")
+    [(lines,)] = _sage(company, "SELECT COUNT(*) FROM SOP_ITEM")
     return f"{orders} sales orders, {lines} lines, gross £{float(gross or 0):.2f}"
+
+
+def stock_in_sage(company: Path) -> dict[str, tuple[float, float, float]]:
+    """``sku -> (QTY_IN_STOCK, QTY_ALLOCATED, SALES_PRICE)`` as Sage holds them (doubles)."""
+    rows = _sage(company, "SELECT STOCK_CODE, QTY_IN_STOCK, QTY_ALLOCATED, SALES_PRICE FROM STOCK")
+    return {code: (in_stock or 0.0, allocated or 0.0, price or 0.0) for code, in_stock, allocated, price in rows}
+
+
+def listings_report(listings: dict[str, tuple[int, object]], stock: dict[str, tuple[float, float, float]]) -> str:
+    """One line per Amazon listing: what Amazon shows now beside the Sage values it came from."""
+    lines = ["Amazon listings in the sandbox now, beside Sage's stock record (doubles as Sage holds them):"]
+    for sku, (quantity, price) in sorted(listings.items()):
+        line = f"  {sku:<22} quantity {quantity:>3}, £{price:.2f}"
+        if sku in stock:
+            in_stock, allocated, net = stock[sku]
+            line += f"   (Sage: {in_stock!r} in stock - {allocated!r} allocated, net £{net!r} + VAT)"
+        else:
+            line += "   (not in Sage: unchanged)"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -107,8 +131,7 @@ def main() -> None:
         print(f"  success file: {target / success}")
         print(f"  fail file:    {target / fail}")
     print(f"\nSage company: {company}: {sage_summary(company)}")
-    print("Amazon listings in the sandbox now (SKU: quantity, price): "
-          + ", ".join(f"{sku}: {qty}, £{price:.2f}" for sku, (qty, price) in sorted(listings.items())))
+    print(listings_report(listings, stock_in_sage(company)))
     print(f"Open the UI on the same home: source {VAR / 'embedded.env'} && airflow standalone")
 
 

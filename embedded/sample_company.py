@@ -23,6 +23,7 @@ TAX_CODES = [("T0", 0, "Zero rated", 0.0), ("T1", 1, "Standard rated", 20.0), ("
              ("T9", 9, "Transactions not involving VAT", 0.0)]
 ACCOUNT = ("AMAZON", "Amazon UK customers")
 CREATED = datetime(2026, 1, 1, 9, 0, 0)
+NET_PLACES = Decimal("0.0001")  # the company's unit decimal places: net prices to four decimals
 
 
 # WAL lets readers work while an import writes, and NORMAL syncs at checkpoints rather than at
@@ -54,13 +55,14 @@ def create_company(path: Path) -> Path:
                        "DEF_NOM_CODE, RECORD_CREATE_DATE, RECORD_MODIFY_DATE, RECORD_DELETED) "
                        "VALUES (?, ?, 'GB', 1, 'T1', '4000', ?, ?, 0)", (*ACCOUNT, CREATED, CREATED))
         for number, product in enumerate((p for p in CATALOGUE if p.in_sage), 1):
-            net = float((product.price / Decimal("1.2")).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+            net = float((product.price / Decimal("1.2")).quantize(NET_PLACES, rounding=ROUND_HALF_UP))
             cursor.execute(
                 "INSERT INTO STOCK (STOCK_CODE, DESCRIPTION, UNIT_OF_SALE, NOMINAL_CODE, SALES_PRICE, QTY_IN_STOCK, "
                 "QTY_ALLOCATED, QTY_ON_ORDER, TAX_CODE, WEB_PUBLISH, WEB_SPECIAL, INACTIVE_FLAG, THIS_RECORD, "
                 "RECORD_CREATE_DATE, RECORD_MODIFY_DATE, RECORD_DELETED) "
-                "VALUES (?, ?, 'Each', '4000', ?, ?, 0, 0, 'T1', 1, 0, 0, ?, ?, ?, 0)",
-                (product.sku, product.title[:60], net, float(product.quantity), number, CREATED, CREATED))
+                "VALUES (?, ?, 'Each', '4000', ?, ?, ?, 0, 'T1', 1, 0, 0, ?, ?, ?, 0)",
+                (product.sku, product.title[:60], net, float(product.quantity), float(product.allocated), number,
+                 CREATED, CREATED))
         connection.commit()
     finally:
         connection.close()

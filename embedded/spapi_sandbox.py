@@ -43,9 +43,8 @@ import jsonschema
 
 from embedded.spapi_sandbox_feeds import FEED_LIMITS, FEEDS, FeedError, FeedsSandbox
 
-# Amazon's own models, beside the project in ../shared (as on a developer's machine and in CI).
-MODELS = Path(os.environ.get("SPAPI_SANDBOX_MODELS",
-                             Path(__file__).resolve().parents[2] / "shared" / "reference" / "amazon"))
+# Amazon's own models, copied unmodified into the project (include/amazon/README.md names their source).
+MODELS = Path(os.environ.get("SPAPI_SANDBOX_MODELS", Path(__file__).resolve().parents[1] / "include" / "amazon"))
 SEARCH_PATH = "/orders/2026-01-01/orders"
 AMAZON_LIMITS = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), **FEED_LIMITS}
 TWO_MINUTES = timedelta(minutes=2)
@@ -161,8 +160,9 @@ class OrdersModel:
     def __init__(self, directory: Path):
         path = directory / "orders_2026-01-01.json"
         if not path.is_file():
-            raise FileNotFoundError(f"Amazon's Orders API model is not at {path}: put shared/ beside the project "
-                                    "or set SPAPI_SANDBOX_MODELS to the folder holding orders_2026-01-01.json")
+            raise FileNotFoundError(f"Amazon's Orders API model is not at {path}: restore include/amazon/ from the "
+                                    "repository or set SPAPI_SANDBOX_MODELS to the folder holding "
+                                    "orders_2026-01-01.json")
         model = json.loads(path.read_text())
         self.parameters = {p["name"]: p for p in model["paths"][SEARCH_PATH]["get"]["parameters"]}
         self.response_validator = jsonschema.Draft4Validator(

@@ -65,7 +65,7 @@ class Feed:
 @dataclass
 class FeedsState:
     listings: dict[str, Listing] = field(default_factory=lambda: {
-        p.sku: Listing(quantity=p.quantity, price=p.price) for p in CATALOGUE if p.on_amazon})
+        p.sku: Listing(quantity=p.free_stock, price=p.price) for p in CATALOGUE if p.on_amazon})
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: dict[str, bytes] = field(default_factory=dict)
     feeds: dict[str, Feed] = field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from amazon_sage.core.chunked_mapping import apply_mapping_in_chunks
 from amazon_sage.core.xslt import MappingError, apply_mapping
 from amazon_sage.core.zynk_sales_orders import iter_sales_order_elements, parse_sales_order
 from embedded.order_generator import generate_orders
-from tests.helpers import ORDERS_START
+from tests.helpers import ORDERS_START, latest_versions
 
 MAPPING = settings.mapping_path("ORDERS_MAPPING")
 
@@ -259,3 +260,46 @@ def test_reader_keeps_yielded_orders_whole_and_reads_a_lone_order(tmp_path: Path
     lone = tmp_path / "lone.xml"
     lone.write_bytes(etree.tostring(kept[0]))
     assert [parse_sales_order(e).id for e in iter_sales_order_elements(lone)] == [parse_sales_order(kept[0]).id]
+
+
+def _half_up(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), "ROUND_HALF_UP")
+
+
+def test_amounts_with_more_than_pence_round_half_up_like_decimals(tmp_path: Path) -> None:
+    """Amazon's amounts are decimal strings; 1.005 must give 1.01 although its double is 1.00499999..."""
+    rng = random.Random(11)
+    versions = [v for v in latest_versions(generate_orders(300, ORDERS_START, days=2, seed=9)) if "proceeds" in v]
+    for version in versions:
+        for item in version["orderItems"]:
+            item["product"]["price"]["unitPrice"]["amount"] = f"{rng.randrange(1, 90)}.{rng.randrange(1000):03d}"
+            for breakdown in item["proceeds"]["breakdowns"]:
+                if breakdown["type"] == "SHIPPING":
+                    breakdown["subtotal"]["amount"] = f"{rng.randrange(1, 9)}.{rng.randrange(1000):03d}"
+    versions[0]["orderItems"][0]["product"]["price"]["unitPrice"]["amount"] = "1.005"
+    by_id = {v["orderId"]: v for v in versions}
+    checked = 0
+    for element in iter_sales_order_elements(_map(tmp_path, versions)):
+        order = parse_sales_order(element)
+        amazon = by_id[order.id]
+        for line, item in zip(order.lines, amazon["orderItems"], strict=True):
+            discount = -sum((Decimal(b["subtotal"]["amount"]) for b in item["proceeds"]["breakdowns"]
+                             if b["type"] == "DISCOUNT" and "detailedBreakdowns" not in b), Decimal(0)) \
+                - sum((Decimal(d["value"]["amount"]) for b in item["proceeds"]["breakdowns"] if b["type"] == "DISCOUNT"
+                       for d in b.get("detailedBreakdowns", []) if d["subtype"] == "ITEM"), Decimal(0))
+            gross = _half_up(Decimal(item["product"]["price"]["unitPrice"]["amount"])) * item["quantityOrdered"] \
+                - _half_up(discount)
+            assert line.total_net + line.total_tax == gross, (order.id, item["product"]["price"])
+            assert line.total_net == _half_up(gross / Decimal("1.2")), order.id
+            checked += 1
+        shipping = _half_up(sum((Decimal(b["subtotal"]["amount"]) for i in amazon["orderItems"]
+                                 for b in i["proceeds"]["breakdowns"] if b["type"] == "SHIPPING"), Decimal(0)))
+        shipping_discount = _half_up(-sum((Decimal(d["value"]["amount"]) for i in amazon["orderItems"]
+                                           for b in i["proceeds"]["breakdowns"] if b["type"] == "DISCOUNT"
+                                           for d in b.get("detailedBreakdowns", []) if d["subtype"] == "SHIPPING"),
+                                          Decimal(0)))
+        carriage = order.carriage.total_net + order.carriage.total_tax if order.carriage else Decimal(0)
+        assert carriage == shipping - shipping_discount, order.id
+    first = parse_sales_order(next(iter_sales_order_elements(tmp_path / "zynk_orders.xml")))
+    assert first.lines[0].total_net + first.lines[0].total_tax == Decimal("1.01") * first.lines[0].quantity
+    assert checked > 300

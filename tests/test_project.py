@@ -1,13 +1,57 @@
-"""Project-level promises: the README documents every setting, the DAG parses without I/O."""
+"""Project-level promises: the README documents every setting, the DAG parses without I/O, the clone is whole."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 from amazon_sage.settings import SETTINGS
 
 PROJECT = Path(__file__).resolve().parents[1]
+# Written in pieces so that this file does not match itself.
+OUTSIDE_FOLDER = re.compile(r"\.\.[/\\]" + "shared" + r"\b|\b" + "shared" + r"[/\\]reference"
+                            + r"|[\"']" + "shared" + r"[\"']\s*[/,)]")
+NOT_SHIPPED = {".git", ".venv", "var", "logs", "__pycache__", ".ruff_cache", ".pytest_cache", "build", "dist"}
+
+
+def _project_files() -> list[Path]:
+    files = []
+    for path in PROJECT.rglob("*"):
+        relative = path.relative_to(PROJECT)
+        if path.is_file() and not NOT_SHIPPED.intersection(relative.parts) and not relative.parts[0].endswith(
+                ".egg-info"):
+            files.append(path)
+    return files
+
+
+def test_nothing_in_the_project_reads_a_folder_beside_it() -> None:
+    """A user's clone has nothing beside it: no file may point outside the project for its models or data."""
+    offenders = []
+    for path in _project_files():
+        text = path.read_bytes().decode("utf-8", "replace")
+        offenders += [f"{path.relative_to(PROJECT)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
+                      for m in OUTSIDE_FOLDER.finditer(text)]
+    assert not offenders, "files refer to a folder outside the project: " + "; ".join(offenders)
+
+
+def test_the_check_for_outside_folders_sees_each_form() -> None:
+    name = "shared"
+    for text in (f"../{name}/reference/amazon", f'parents[2] / "{name}" / "reference"', f"Path('..', '{name}', 'x')",
+                 f"..\\{name}\\models", f"see {name}/reference/sp-api.md"):
+        assert OUTSIDE_FOLDER.search(text), text
+    assert not OUTSIDE_FOLDER.search("the products shared by the sandbox and the company")
+
+
+def test_amazon_models_are_the_unmodified_upstream_files() -> None:
+    folder = PROJECT / "include" / "amazon"
+    listed = dict(re.findall(r"^\| `([^`]+\.json)` \|.*\| `([0-9a-f]{64})` \|$", (folder / "README.md").read_text(),
+                             re.M))
+    shipped = {path.name for path in folder.glob("*.json")}
+    assert shipped and set(listed) == shipped, "every model file needs its row in include/amazon/README.md"
+    for name, digest in listed.items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, f"{name} differs from upstream"
+    assert "Apache License" in (folder / "LICENSE").read_text()
 
 
 def test_readme_opens_with_the_two_commands() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import zipfile
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pyodbc
@@ -58,9 +58,12 @@ def test_inventory_dag_sets_amazon_quantities_per_sku(stock_dags, sandbox_server
     listings = sandbox_server.sandbox.feeds_state.listings
     for row in sage_rows(company, "SELECT STOCK_CODE, QTY_IN_STOCK, QTY_ALLOCATED FROM STOCK"):
         if row["STOCK_CODE"] in listings:
-            expected = max(0, int(row["QTY_IN_STOCK"] - row["QTY_ALLOCATED"]))
-            assert listings[row["STOCK_CODE"]].quantity == expected, row
+            # Sage's doubles as the decimals Sage shows, so the reference itself has no float trap.
+            free = Decimal(str(row["QTY_IN_STOCK"])) - Decimal(str(row["QTY_ALLOCATED"]))
+            assert listings[row["STOCK_CODE"]].quantity == max(0, int(free)), row
     assert listings["MUG-RED-01"].quantity == 37 and listings["CADDY-TIN-S"].quantity == 0
+    # The sample's float traps: 2.3 - 0.3 and 3.3 - 1.3 are 1.9999999999999998 in doubles.
+    assert listings["INFUSER-STEEL"].quantity == 2 and listings["KETTLE-GOOSENECK-08"].quantity == 2
     counts = run.get_task_instance("upload_inventory_feed").xcom_pull(task_ids="upload_inventory_feed", key="counts")
     assert counts["failed"] == len(NOT_ON_AMAZON) and counts["out"] == counts["in"] - counts["failed"]
     archive = next(Path(product_env["AMAZON_SAGE_WORK_ROOT"]).parent.joinpath("a").rglob("*.zip"))
@@ -84,8 +87,10 @@ def test_prices_dag_sets_vat_inclusive_prices_and_fails_free_products(stock_dags
         sku = row["STOCK_CODE"]
         if sku in listings and row["SALES_PRICE"] > 0:
             net = Decimal(str(row["SALES_PRICE"]))
-            assert listings[sku].price == (net * Decimal("1.2")).quantize(Decimal("0.01")), sku
+            assert listings[sku].price == (net * Decimal("1.2")).quantize(Decimal("0.01"), ROUND_HALF_UP), sku
     assert listings["TEA-EARLGREY-250"].price == Decimal("7.49")
+    # Sub-penny nets in the sample: 10.825 and 8.325 (a double just below it) plus 20% VAT.
+    assert listings["TOWEL-LINEN-2"].price == Decimal("12.99") and listings["COASTER-SLATE-4"].price == Decimal("9.99")
     assert listings["CADDY-TIN-S"].price == BY_SKU["CADDY-TIN-S"].price  # the free one was never sent
     uri = run.get_task_instance("archive_workflow_data").xcom_pull(task_ids="archive_workflow_data")
     with zipfile.ZipFile(uri) as opened:

@@ -3,8 +3,11 @@
   Amazon orders (Orders API v2026-01-01, rendered as amazon_orders.xml) to Zynk XML sales orders.
 
   Parameters are the Zynk template's. Money is handled in whole pence so that XSLT 1.0's
-  floating point never drifts: for each line the VAT-inclusive gross G (unit price x quantity
-  less item promotions) is split into net N = round(G x 100 / (100 + TaxRate)) and tax G - N.
+  floating point never drifts. Amazon's amounts are decimal strings, and a double does not hold
+  most of them exactly (1.005 is 1.00499999...), so each amount is first taken in whole millionths
+  (exact for up to 6 decimals) and then rounded half up to pence by integer arithmetic. For each line
+  the VAT-inclusive gross G (unit price x quantity less item promotions) is split into net
+  N = round(G x 100 / (100 + TaxRate)) and tax G - N.
   Carriage is split the same way. So in Sage, lines + carriage (net + tax) equal what the
   buyer was charged, to the penny, and PaymentAmount carries that charge for the import to check.
 
@@ -40,7 +43,7 @@
     </Company>
   </xsl:template>
 
-  <!-- Money is kept in whole pence. Net of a gross G: round(G x 100 / (100 + rate x inc)), which is G itself
+  <!-- Money is kept in whole pence: an amount A is floor((round(A x 1000000) + 5000) div 10000). Net of a gross G: round(G x 100 / (100 + rate x inc)), which is G itself
        when inc = 0 (net prices). Tax: G - net when inclusive, else round(net x rate / 100). -->
 
   <xsl:template name="contact">
@@ -111,9 +114,9 @@
         <xsl:apply-templates select="orderItems"/>
       </SalesOrderItems>
       <xsl:variable name="shipping"
-                    select="round(sum(orderItems/proceeds/breakdowns[type='SHIPPING']/subtotal/amount) * 100)"/>
+                    select="floor((round(sum(orderItems/proceeds/breakdowns[type='SHIPPING']/subtotal/amount) * 1000000) + 5000) div 10000)"/>
       <xsl:variable name="shipping-discount"
-                    select="round(-sum(orderItems/proceeds/breakdowns[type='DISCOUNT']/detailedBreakdowns[subtype='SHIPPING']/value/amount) * 100)"/>
+                    select="floor((round(-sum(orderItems/proceeds/breakdowns[type='DISCOUNT']/detailedBreakdowns[subtype='SHIPPING']/value/amount) * 1000000) + 5000) div 10000)"/>
       <xsl:variable name="carriage" select="$shipping - $shipping-discount"/>
       <xsl:if test="$priced and $carriage != 0">
         <xsl:variable name="net" select="round($carriage * 100 div (100 + $rate * $carriage-inc))"/>
@@ -152,13 +155,14 @@
       </xsl:if>
       <QtyOrdered><xsl:value-of select="quantityOrdered"/></QtyOrdered>
       <xsl:if test="product/price/unitPrice/amount">
-        <xsl:variable name="unit" select="round(number(product/price/unitPrice/amount) * 100)"/>
+        <xsl:variable name="unit" select="floor((round(number(product/price/unitPrice/amount) * 1000000) + 5000) div 10000)"/>
         <xsl:variable name="discount-breakdowns" select="proceeds/breakdowns[type='DISCOUNT']"/>
         <!-- Item promotions: the ITEM parts of detailed DISCOUNT breakdowns, or a DISCOUNT subtotal given
              without details (one node-set, no temporary tree). -->
         <xsl:variable name="discount"
-                      select="round(-sum($discount-breakdowns/detailedBreakdowns[subtype='ITEM']/value/amount
-                                         | $discount-breakdowns[not(detailedBreakdowns)]/subtotal/amount) * 100)"/>
+                      select="floor((round(-sum($discount-breakdowns/detailedBreakdowns[subtype='ITEM']/value/amount
+                                                | $discount-breakdowns[not(detailedBreakdowns)]/subtotal/amount) * 1000000)
+                                     + 5000) div 10000)"/>
         <xsl:variable name="full-gross" select="$unit * $qty"/>
         <xsl:variable name="gross" select="$full-gross - $discount"/>
         <xsl:variable name="full-net" select="round($full-gross * 100 div (100 + $rate * $item-inc))"/>

@@ -4,6 +4,11 @@
 
   One PATCH per product on /attributes/fulfillment_availability with
   quantity = free stock = max(0, floor(QtyInStock - QtyAllocated)); a missing (nil) quantity counts as 0.
+
+  Sage keeps quantities as binary doubles, and XSLT 1.0 numbers are doubles too, so 2.3 - 0.3 comes out as
+  1.9999999999999998 and a plain floor() would send Amazon one unit less than the seller has. Each quantity is
+  therefore taken in whole millionths first (round(q x 1000000): exact for the up to 6 decimal places Sage
+  shows), and the free stock is floored from their exact difference.
   The output is the generic XML form that becomes JSON (json:array makes an array, json:type a number);
   the header and messageId are added by the upload step.
 -->
@@ -32,7 +37,8 @@
   <xsl:template match="Product">
     <xsl:variable name="in-stock"><xsl:call-template name="quantity"><xsl:with-param name="value" select="QtyInStock"/></xsl:call-template></xsl:variable>
     <xsl:variable name="allocated"><xsl:call-template name="quantity"><xsl:with-param name="value" select="QtyAllocated"/></xsl:call-template></xsl:variable>
-    <xsl:variable name="free" select="floor($in-stock - $allocated)"/>
+    <xsl:variable name="free-millionths" select="round($in-stock * 1000000) - round($allocated * 1000000)"/>
+    <xsl:variable name="free" select="floor($free-millionths div 1000000)"/>
     <message>
       <sku><xsl:value-of select="Sku"/></sku>
       <operationType>PATCH</operationType>

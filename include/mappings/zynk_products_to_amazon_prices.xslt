@@ -3,9 +3,15 @@
   Zynk XML products (Export Stock Records) to Amazon prices (JSON_LISTINGS_FEED messages).
 
   One PATCH per product on /attributes/purchasable_offer: our_price value_with_tax in Currency for
-  MarketplaceID, audience ALL. Sage's SalePrice is net, so VAT at TaxRate is added (in whole pence,
-  rounded half up) unless SalePriceIncludesTax is 'true'. A price of zero or less, or none, is not
-  sent: it becomes <rejected>, which the upload step writes to the fail file.
+  MarketplaceID, audience ALL. Sage's SalePrice is net, so VAT at TaxRate is added unless
+  SalePriceIncludesTax is 'true'. A price of zero or less, or none, is not sent: it becomes <rejected>,
+  which the upload step writes to the fail file.
+
+  The price is rounded once, half up, to pence, after VAT is added to the unrounded net: a net of 10.825
+  at 20% is 12.99, not 13.00. The arithmetic is in whole numbers, because XSLT 1.0 numbers are binary
+  doubles (8.325 is really 8.32499999...): the net is taken in millionths of a pound (exact for the up to 6
+  decimal places Sage shows), the rate in hundredths of a percent, and their product, in units of 1e-10
+  pounds, is exact up to a net of about 750,000 before it is rounded to pence by integer division.
 -->
 <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
                 xmlns:json="urn:amazon-sage:json">
@@ -25,13 +31,12 @@
   </xsl:template>
 
   <xsl:template match="Product">
-    <xsl:variable name="net-pence" select="round(number(SalePrice) * 100)"/>
-    <xsl:variable name="pence">
-      <xsl:choose>
-        <xsl:when test="$SalePriceIncludesTax = 'true'"><xsl:value-of select="$net-pence"/></xsl:when>
-        <xsl:otherwise><xsl:value-of select="round($net-pence * (100 + number($TaxRate)) div 100)"/></xsl:otherwise>
-      </xsl:choose>
-    </xsl:variable>
+    <xsl:variable name="millionths" select="round(number(SalePrice) * 1000000)"/>
+    <!-- 10000 + the rate in hundredths of a percent (12000 at 20%), or 10000 when the price already has VAT. -->
+    <xsl:variable name="factor" select="10000 + round(number($TaxRate) * 100) * number($SalePriceIncludesTax != 'true')"/>
+    <xsl:variable name="units" select="$millionths * $factor"/>
+    <xsl:variable name="remainder" select="$units mod 100000000"/>
+    <xsl:variable name="pence" select="($units - $remainder) div 100000000 + number($remainder &gt;= 50000000)"/>
     <xsl:choose>
       <xsl:when test="string(number($pence)) = 'NaN' or $pence &lt;= 0">
         <rejected sku="{Sku}">Price <xsl:value-of select="SalePrice"/> is not above zero: not sent to Amazon. Set a sales price in Sage.</rejected>

@@ -1,5 +1,5 @@
 -- Sample Sage 50 Accounts UK company: the tables the product uses, with Sage 50's ODBC
--- table and column names and types (shared/reference/sage50-odbc.md section 4).
+-- table and column names and types (Sage 50 Accounts' ODBC data dictionary).
 -- STOCK and SALES_LEDGER hold the useful subset; SALES_ORDER, SOP_ITEM and TAX_CODE are complete.
 -- The primary keys stand in for Sage's own record keys. There is deliberately no unique index
 -- on CUST_ORDER_NUMBER: Sage has none, so the import's duplicate check must do that job.

@@ -25,7 +25,7 @@ from amazon_sage.core.files import atomic_output
 from amazon_sage.core.xml_json import JsonConversionError, dumps_default, to_json
 from amazon_sage.core.xslt import MappingError
 
-SCHEMA = Path(__file__).resolve().parents[3] / "include" / "schemas" / "listings-feed-schema-v2.json"
+SCHEMA = Path(__file__).resolve().parents[3] / "include" / "amazon" / "listings-feed-schema-v2.json"
 MAX_MESSAGES = 25_000
 CONTENT_TYPE = "application/json; charset=UTF-8"
 

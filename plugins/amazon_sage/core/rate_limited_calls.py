@@ -19,7 +19,7 @@ from amazon_sage.core.token_bucket import TokenBucket
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Amazon's default usage plans (rate per second, burst): reference/sp-api.md §5.1.
+# Amazon's default usage plans (rate per second, burst), as each operation's SP-API documentation states.
 AMAZON_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "searchOrders": (0.0056, 20),
     "getOrder": (0.5, 30),

@@ -1,7 +1,7 @@
 """Lay a Zynk Contact out as Sage 50 stores an address: five lines of 60 characters.
 
-Sage's lines are Address 1, Address 2, Address 3 + Town, County, Postcode (reference/
-zynk-xml.md §5.2). Text is moved deliberately rather than cut by Sage: an over-long line
+Sage's lines are Address 1, Address 2, Address 3 + Town, County, Postcode (Zynk's Contact
+maps to them in that order). Text is moved deliberately rather than cut by Sage: an over-long line
 spills, at a word boundary, into the next empty line, and Address 3 gives way to Town.
 Only what still does not fit is cut, and the caller is told, so it can warn.
 """

@@ -21,7 +21,7 @@ from amazon_sage.core.zynk_sales_orders import OrderLine, SalesOrder
 
 UK = ZoneInfo("Europe/London")
 SPECIAL_PRODUCT_CODE = "S1"
-# Sage 50 column widths (reference/sage50-odbc.md §4.2-4.3).
+# Sage 50 column widths (Sage 50 Accounts' ODBC data dictionary: SALES_ORDER and SOP_ITEM).
 WIDTH = {"ACCOUNT_REF": 8, "CUST_ORDER_NUMBER": 60, "TAKEN_BY": 60, "NOTES": 60, "DESCRIPTION": 60,
          "COMMENT": 60, "STOCK_CODE": 30, "NOMINAL_CODE": 8, "PAYMENT_REF": 30, "BANK_REF": 8, "UNIT_OF_SALE": 8}
 

@@ -5,7 +5,7 @@ secret; extra = ``refresh_token``, ``seller_id`` (Zynk's Merchant ID), ``marketp
 (country code such as ``UK``), and optional ``endpoint`` / ``lwa_endpoint`` overrides used
 by the local sandbox.
 
-The hook works around the library's known traps (reference/sp-api.md §11.6): it refuses
+The hook works around the library's known traps: it refuses
 ``AWS_ENV=SANDBOX`` and ignores ``SP_API_DEFAULT_MARKETPLACE``, checks HTTP status itself
 (the library turns non-JSON error bodies into empty answers), runs its own paging and
 retry loop, and never logs tokens or request headers.
