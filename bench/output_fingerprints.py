@@ -35,13 +35,13 @@ def fingerprints(folder: Path, orders: int, products: int) -> dict[str, str]:
     import pyodbc
 
     from amazon_sage import settings
-    from amazon_sage.core.amazon_orders_xml import write_orders_xml
-    from amazon_sage.core.chunked_mapping import apply_mapping_in_chunks
-    from amazon_sage.core.listings_feed import build_feed_documents
-    from amazon_sage.core.sales_order_import import import_sales_orders
-    from amazon_sage.core.stock_export import export_stock, stock_query
-    from embedded.order_generator import generate_orders
-    from embedded.sample_company import create_company, odbc_connection_string
+    from amazon_sage.core.feeds.feed_documents import build_feed_documents
+    from amazon_sage.core.mapping.chunked_mapping import apply_mapping_in_chunks
+    from amazon_sage.core.orders.amazon_orders_xml import write_orders_xml
+    from amazon_sage.core.sage.order_import import import_sales_orders
+    from amazon_sage.core.sage.stock_export import export_stock, stock_query
+    from sandbox.order_generator import generate_orders
+    from sandbox.sample_company import create_company, odbc_connection_string
 
     company = create_company(folder / "company.db")
     database = sqlite3.connect(company)  # set-up only: the phases below read and write through ODBC

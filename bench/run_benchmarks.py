@@ -26,7 +26,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(PROJECT / "plugins"), str(PROJECT)]
 
-from embedded.airflow_env import airflow_environment  # noqa: E402
+from sandbox.airflow_env import airflow_environment  # noqa: E402
 
 START = datetime(2026, 10, 1, tzinfo=timezone.utc)
 RESULTS = PROJECT / "bench" / "results.json"
@@ -48,8 +48,8 @@ def peak_rss_mb() -> float:
 # -- 1. download efficiency against the rate limit ------------------------------------------------
 
 def bench_download(orders: int, rate: float, burst: int, mode: str) -> dict:
-    from embedded.order_generator import generate_orders
-    from embedded.spapi_sandbox import Sandbox, SandboxServer
+    from sandbox.order_generator import generate_orders
+    from sandbox.sp_api_server import Sandbox, SandboxServer
 
     versions = [v for v in generate_orders(orders, START, days=10)
                 if v["fulfillment"]["fulfillmentStatus"] != "PENDING"]
@@ -88,8 +88,8 @@ def bench_download(orders: int, rate: float, burst: int, mode: str) -> dict:
 # -- 2. mapping --------------------------------------------------------------------------------------
 
 def make_orders_file(count: int, path: str) -> dict:
-    from amazon_sage.core.amazon_orders_xml import write_orders_xml
-    from embedded.order_generator import generate_orders
+    from amazon_sage.core.orders.amazon_orders_xml import write_orders_xml
+    from sandbox.order_generator import generate_orders
 
     def pages():
         batch = 5000
@@ -104,8 +104,8 @@ def make_orders_file(count: int, path: str) -> dict:
 
 def bench_map(path: str, output: str) -> dict:
     from amazon_sage import settings
-    from amazon_sage.core.chunked_mapping import apply_mapping_in_chunks
-    from amazon_sage.core.xslt import count_elements
+    from amazon_sage.core.mapping.chunked_mapping import apply_mapping_in_chunks
+    from amazon_sage.core.mapping.xslt import count_elements
 
     started = time.perf_counter()
     apply_mapping_in_chunks(Path(path), settings.mapping_path("ORDERS_MAPPING"), Path(output),
@@ -133,8 +133,8 @@ def bench_import(zynk: str, company: str, folder: str) -> dict:
     import pyodbc
 
     from amazon_sage import settings
-    from amazon_sage.core.sales_order_import import import_sales_orders
-    from embedded.sample_company import odbc_connection_string
+    from amazon_sage.core.sage.order_import import import_sales_orders
+    from sandbox.sample_company import odbc_connection_string
 
     def connect():
         return pyodbc.connect(odbc_connection_string(Path(company)), autocommit=False)
@@ -156,8 +156,8 @@ def bench_raw_insert(company_done: str, company_raw: str) -> dict:
     """
     import pyodbc
 
-    from amazon_sage.core.sales_order_import import BATCH
-    from embedded.sample_company import odbc_connection_string
+    from amazon_sage.core.sage.order_import import BATCH
+    from sandbox.sample_company import odbc_connection_string
 
     source = sqlite3.connect(company_done)
 
@@ -197,10 +197,10 @@ def bench_stock(company: str, folder: str) -> dict:
     import pyodbc
 
     from amazon_sage import settings
-    from amazon_sage.core.chunked_mapping import apply_mapping_in_chunks
-    from amazon_sage.core.listings_feed import build_feed_documents
-    from amazon_sage.core.stock_export import export_stock, stock_query
-    from embedded.sample_company import odbc_connection_string
+    from amazon_sage.core.feeds.feed_documents import build_feed_documents
+    from amazon_sage.core.mapping.chunked_mapping import apply_mapping_in_chunks
+    from amazon_sage.core.sage.stock_export import export_stock, stock_query
+    from sandbox.sample_company import odbc_connection_string
 
     out = Path(folder)
     timings = {}
@@ -222,7 +222,7 @@ def bench_stock(company: str, folder: str) -> dict:
 
 
 def make_stock_company(path: str, count: int) -> dict:
-    from embedded.sample_company import create_company
+    from sandbox.sample_company import create_company
 
     create_company(Path(path))
     database = sqlite3.connect(path)  # set-up only: the benchmark itself reads through ODBC
@@ -240,9 +240,9 @@ def make_stock_company(path: str, count: int) -> dict:
 # -- 5. one whole DAG run ----------------------------------------------------------------------------
 
 def bench_dag(orders: int) -> dict:
-    from embedded.order_generator import generate_orders
-    from embedded.sample_company import create_company
-    from embedded.spapi_sandbox import Sandbox, SandboxServer
+    from sandbox.order_generator import generate_orders
+    from sandbox.sample_company import create_company
+    from sandbox.sp_api_server import Sandbox, SandboxServer
 
     home = Path(tempfile.mkdtemp(prefix="bench-dag-"))
     company = create_company(home / "company.db")
@@ -299,7 +299,7 @@ def run(quick: bool) -> dict:
         results["map_peak_rss_mb_100k"] = round(big_map["peak_rss_mb"])
         rows.append(("map_peak_rss_mb_100k", str(results["map_peak_rss_mb_100k"]), f"{big_count} orders"))
 
-        from embedded.sample_company import create_company
+        from sandbox.sample_company import create_company
 
         company = create_company(Path(scratch) / "company.db")
         (Path(scratch) / "run").mkdir()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from amazon_sage import settings
-from amazon_sage.stock_feed_dag import stock_feed_dag
+from amazon_sage.dag_factories.stock_feed import stock_feed_dag
 
 dag = stock_feed_dag(
     feed_name="prices",

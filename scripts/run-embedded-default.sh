@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-exec .venv/bin/python -m embedded.run_default "$@"
+exec .venv/bin/python -m sandbox.run_default "$@"

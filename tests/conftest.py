@@ -20,16 +20,16 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(PROJECT / "plugins"), str(PROJECT)]
 
-from embedded.airflow_env import airflow_environment, sp_api_connection  # noqa: E402
+from sandbox.airflow_env import airflow_environment, sp_api_connection  # noqa: E402
 
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="amazon-sage-airflow-"))
 os.environ.update(airflow_environment(SESSION_HOME, sandbox_url="http://127.0.0.1:9", company=SESSION_HOME / "none.db"))
 for trap in ("SP_API_DEFAULT_MARKETPLACE", "AWS_ENV"):
     os.environ.pop(trap, None)
 
-from embedded.order_generator import generate_orders  # noqa: E402
-from embedded.sample_company import create_company  # noqa: E402
-from embedded.spapi_sandbox import Sandbox, SandboxServer  # noqa: E402
+from sandbox.order_generator import generate_orders  # noqa: E402
+from sandbox.sample_company import create_company  # noqa: E402
+from sandbox.sp_api_server import Sandbox, SandboxServer  # noqa: E402
 from tests.helpers import ORDERS_START  # noqa: E402
 
 _tokens = itertools.count()

@@ -11,10 +11,10 @@ from typing import Any
 import pyodbc
 
 from amazon_sage import settings
-from amazon_sage.core.amazon_orders_xml import write_orders_xml
-from amazon_sage.core.xslt import apply_mapping
-from embedded.order_generator import generate_orders
-from embedded.sample_company import odbc_connection_string
+from amazon_sage.core.mapping.xslt import apply_mapping
+from amazon_sage.core.orders.amazon_orders_xml import write_orders_xml
+from sandbox.order_generator import generate_orders
+from sandbox.sample_company import odbc_connection_string
 
 ORDERS_START = datetime(2026, 11, 16, tzinfo=UTC)
 IMPORTED = {"UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED"}

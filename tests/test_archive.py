@@ -16,8 +16,8 @@ import pytest
 from moto import mock_aws
 
 from amazon_sage.cli.archives import main as archives_cli
-from amazon_sage.core.archive import apply_retention, archive_run, find_archives
-from amazon_sage.core.archive_stores import ArchiveError, LocalArchiveStore, S3ArchiveStore
+from amazon_sage.core.archive.run_archive import apply_retention, archive_run, find_archives
+from amazon_sage.core.archive.stores import ArchiveError, LocalArchiveStore, S3ArchiveStore
 from amazon_sage.core.files import private_dir
 
 DAG = "amazon_orders_to_sage"

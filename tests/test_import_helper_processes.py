@@ -13,10 +13,10 @@ import pyodbc
 import pytest
 from lxml import etree
 
-from amazon_sage.core.preparation_workers import PreparationWorkerError
-from amazon_sage.core.sales_order_import import import_sales_orders
-from amazon_sage.core.xslt import MappingError
-from embedded.sample_company import create_company, odbc_connection_string
+from amazon_sage.core.mapping.xslt import MappingError
+from amazon_sage.core.sage.check_helpers import PreparationWorkerError
+from amazon_sage.core.sage.order_import import import_sales_orders
+from sandbox.sample_company import create_company, odbc_connection_string
 from tests.helpers import IMPORTED, assert_sage_matches_amazon, helper_pids, mapped_orders, sage_rows
 
 TIMESTAMPS = ("RECORD_CREATE_DATE", "RECORD_MODIFY_DATE")

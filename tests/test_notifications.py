@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from amazon_sage.core.notifications import NoticeRateLimit, SmtpSettings, send_email
+from amazon_sage.core.alerts import NoticeRateLimit, SmtpSettings, send_email
 
 PROJECT = Path(__file__).resolve().parents[1]
 

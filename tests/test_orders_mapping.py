@@ -10,11 +10,11 @@ import pytest
 from lxml import etree
 
 from amazon_sage import settings
-from amazon_sage.core.amazon_orders_xml import write_orders_xml
-from amazon_sage.core.chunked_mapping import apply_mapping_in_chunks
-from amazon_sage.core.xslt import MappingError, apply_mapping
-from amazon_sage.core.zynk_sales_orders import iter_sales_order_elements, parse_sales_order
-from embedded.order_generator import generate_orders
+from amazon_sage.core.mapping.chunked_mapping import apply_mapping_in_chunks
+from amazon_sage.core.mapping.xslt import MappingError, apply_mapping
+from amazon_sage.core.orders.amazon_orders_xml import write_orders_xml
+from amazon_sage.core.sage.order_reader import iter_sales_order_elements, parse_sales_order
+from sandbox.order_generator import generate_orders
 from tests.helpers import ORDERS_START, latest_versions
 
 MAPPING = settings.mapping_path("ORDERS_MAPPING")
@@ -195,7 +195,7 @@ def _awkward(text: str, case: str) -> tuple[str, str]:
 @pytest.mark.parametrize("case", ["comment", "cdata", "spaced end tag", "sibling between records", "doctype",
                                   "latin-1"])
 def test_chunked_mapping_of_what_a_byte_cut_cannot_carry_is_still_the_whole_mapping(tmp_path, case) -> None:
-    from amazon_sage.core.chunked_mapping import _cut_chunks, _CutUnsafe
+    from amazon_sage.core.mapping.chunked_mapping import _cut_chunks, _CutUnsafe
 
     source = tmp_path / "amazon_orders.xml"
     write_orders_xml([{"orders": generate_orders(40, ORDERS_START, days=2)}], source, window={})

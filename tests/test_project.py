@@ -6,6 +6,8 @@ import hashlib
 import re
 from pathlib import Path
 
+import pytest
+
 from amazon_sage.settings import SETTINGS
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -43,12 +45,13 @@ def test_the_check_for_outside_folders_sees_each_form() -> None:
     assert not OUTSIDE_FOLDER.search("the products shared by the sandbox and the company")
 
 
-def test_amazon_models_are_the_unmodified_upstream_files() -> None:
-    folder = PROJECT / "include" / "amazon"
+@pytest.mark.parametrize("folder", ["include/amazon", "plugins/amazon_sage/core/feeds/amazon_schemas"])
+def test_amazon_models_are_the_unmodified_upstream_files(folder: str) -> None:
+    folder = PROJECT / folder
     listed = dict(re.findall(r"^\| `([^`]+\.json)` \|.*\| `([0-9a-f]{64})` \|$", (folder / "README.md").read_text(),
                              re.M))
     shipped = {path.name for path in folder.glob("*.json")}
-    assert shipped and set(listed) == shipped, "every model file needs its row in include/amazon/README.md"
+    assert shipped and set(listed) == shipped, f"every model file needs its row in {folder}/README.md"
     for name, digest in listed.items():
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, f"{name} differs from upstream"
     assert "Apache License" in (folder / "LICENSE").read_text()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from amazon_sage.core.rate_limited_calls import (
+from amazon_sage.core.sp_api.rate_limited_calls import (
     RetryPolicy,
     SpApiGaveUp,
     SpApiThrottled,
     SpApiUnavailable,
     call_within_rate_limit,
 )
-from amazon_sage.core.token_bucket import TokenBucket
+from amazon_sage.core.sp_api.token_bucket import TokenBucket
 
 
 class FakeClock:

@@ -14,10 +14,10 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 from lxml import etree
 
-from amazon_sage.core.sales_order_import import import_sales_orders
+from amazon_sage.core.sage.order_import import import_sales_orders
 from amazon_sage.hooks.sage50 import Sage50Hook
-from embedded.airflow_env import sage_connection
-from embedded.order_generator import generate_orders
+from sandbox.airflow_env import sage_connection
+from sandbox.order_generator import generate_orders
 from tests.helpers import (
     IMPORTED,
     ORDERS_START,
@@ -147,8 +147,8 @@ import sys
 from pathlib import Path
 sys.path[:0] = {paths!r}
 import pyodbc
-from amazon_sage.core.sales_order_import import import_sales_orders
-from embedded.sample_company import odbc_connection_string
+from amazon_sage.core.sage.order_import import import_sales_orders
+from sandbox.sample_company import odbc_connection_string
 import_sales_orders(Path({zynk!r}), Path({folder!r}),
                     lambda: pyodbc.connect(odbc_connection_string(Path({company!r})), autocommit=False),
                     import_statuses={statuses!r}, helper_processes=1)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from embedded.catalogue import UNKNOWN_TO_SAGE
-from embedded.order_generator import generate_orders
-from embedded.spapi_sandbox import SEARCH_PATH, Sandbox, SandboxServer
+from sandbox.catalogue import UNKNOWN_TO_SAGE
+from sandbox.order_generator import generate_orders
+from sandbox.sp_api_server import SEARCH_PATH, Sandbox, SandboxServer
 
 START = datetime(2026, 11, 16, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage.hooks.selling_partner import SellingPartnerHook
-from embedded.airflow_env import sp_api_connection
-from embedded.order_generator import generate_orders
+from sandbox.airflow_env import sp_api_connection
+from sandbox.order_generator import generate_orders
 from tests.helpers import ORDERS_START
 
 STATUSES = ["UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED", "CANCELLED", "PENDING"]

@@ -14,8 +14,8 @@ from lxml import etree
 
 from amazon_sage.hooks.selling_partner import SellingPartnerHook
 from amazon_sage.triggers.listings_feed import ListingsFeedTrigger
-from embedded.catalogue import BY_SKU, NOT_ON_AMAZON
-from embedded.sample_company import odbc_connection_string
+from sandbox.catalogue import BY_SKU, NOT_ON_AMAZON
+from sandbox.sample_company import odbc_connection_string
 from tests.helpers import parse_dags, sage_rows
 
 

@@ -14,14 +14,14 @@ import pytest
 from lxml import etree
 
 from amazon_sage import settings
-from amazon_sage.core.feed_report import apply_report
-from amazon_sage.core.listings_feed import MAX_MESSAGES, FeedValidationError, build_feed_documents
-from amazon_sage.core.stock_export import export_stock, stock_query
-from amazon_sage.core.xslt import apply_mapping
-from embedded.sample_company import odbc_connection_string
+from amazon_sage.core.feeds.feed_documents import MAX_MESSAGES, FeedValidationError, build_feed_documents
+from amazon_sage.core.feeds.processing_report import apply_report
+from amazon_sage.core.mapping.xslt import apply_mapping
+from amazon_sage.core.sage.stock_export import export_stock, stock_query
+from sandbox.sample_company import odbc_connection_string
 
 PROJECT = Path(__file__).resolve().parents[1]
-AMAZON = PROJECT / "include" / "amazon"
+FEED_SCHEMAS = PROJECT / "plugins" / "amazon_sage" / "core" / "feeds" / "amazon_schemas"
 WINDOW = {"start": datetime(2026, 11, 26, 9, tzinfo=timezone.utc),
           "end": datetime(2026, 11, 26, 10, tzinfo=timezone.utc)}
 
@@ -84,7 +84,7 @@ def test_awkward_stock_rows_make_a_valid_inventory_feed(tmp_path: Path, company:
     _sql(company, "INSERT INTO STOCK (STOCK_CODE, DESCRIPTION, SALES_PRICE, QTY_IN_STOCK, QTY_ALLOCATED, TAX_CODE, "
                   "WEB_PUBLISH, RECORD_DELETED) VALUES ('TASSE-CAFÉ-ÜBER-€', 'Café cup', 5, 3, 0, 'T1', 1, 0)")
     documents, rejected, _ = _feed(company, tmp_path, "inventory")
-    schema = jsonschema.Draft7Validator(json.loads((AMAZON / "listings-feed-schema-v2.json").read_text()))
+    schema = jsonschema.Draft7Validator(json.loads((FEED_SCHEMAS / "listings-feed-schema-v2.json").read_text()))
     assert len(documents) == 1 and not list(schema.iter_errors(documents[0])) and rejected == []
     quantities = {m["sku"]: m["patches"][0]["value"][0]["quantity"] for m in documents[0]["messages"]}
     assert quantities["MUG-RED-01"] == 0 and quantities["CADDY-TIN-S"] == 0
@@ -156,7 +156,7 @@ MESSAGES = [
 
 @pytest.mark.parametrize("message", MESSAGES, ids=range(len(MESSAGES)))
 def test_the_quick_schema_check_agrees_with_the_whole_schema(message) -> None:
-    from amazon_sage.core.listings_feed import SCHEMA, _passes_fast_checks
+    from amazon_sage.core.feeds.feed_documents import SCHEMA, _passes_fast_checks
 
     schema = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
     header = {"sellerId": "S", "version": "2.0", "issueLocale": "en_GB"}
@@ -194,7 +194,7 @@ def test_report_issues_land_on_their_skus() -> None:
 
 
 def test_money_in_feeds_is_decimal_exact() -> None:
-    from amazon_sage.core.xml_json import to_json
+    from amazon_sage.core.feeds.xml_json import to_json
 
     element = etree.fromstring('<v xmlns:json="urn:amazon-sage:json"><p json:type="number">0.10</p>'
                                '<q json:type="integer">3</q><a json:array="true"><x>1</x></a></v>')

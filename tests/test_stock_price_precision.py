@@ -17,10 +17,10 @@ import pyodbc
 import pytest
 
 from amazon_sage import settings
-from amazon_sage.core.listings_feed import build_feed_documents
-from amazon_sage.core.stock_export import export_stock, stock_query
-from amazon_sage.core.xslt import apply_mapping
-from embedded.sample_company import odbc_connection_string
+from amazon_sage.core.feeds.feed_documents import build_feed_documents
+from amazon_sage.core.mapping.xslt import apply_mapping
+from amazon_sage.core.sage.stock_export import export_stock, stock_query
+from sandbox.sample_company import odbc_connection_string
 
 PENNY = Decimal("0.01")
 DRAWS = 3000

@@ -44,10 +44,10 @@ import httpx
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(PROJECT / "plugins"), str(PROJECT)]
 
-from embedded.airflow_env import airflow_environment  # noqa: E402
-from embedded.order_generator import generate_orders  # noqa: E402
-from embedded.sample_company import create_company, odbc_connection_string  # noqa: E402
-from embedded.spapi_sandbox import Sandbox, SandboxServer  # noqa: E402
+from sandbox.airflow_env import airflow_environment  # noqa: E402
+from sandbox.order_generator import generate_orders  # noqa: E402
+from sandbox.sample_company import create_company, odbc_connection_string  # noqa: E402
+from sandbox.sp_api_server import Sandbox, SandboxServer  # noqa: E402
 
 ORDERS_START = datetime(2026, 11, 16, tzinfo=timezone.utc)
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")

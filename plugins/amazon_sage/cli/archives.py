@@ -14,8 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from amazon_sage.core.archive import find_archives, restore_archive
-from amazon_sage.hooks.archive_store import open_archive_store
+from amazon_sage.core.archive.run_archive import find_archives, restore_archive
+from amazon_sage.hooks.archive_destination import open_archive_store
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
-from amazon_sage.core.rate_limited_calls import (
+from amazon_sage.core.sp_api.rate_limited_calls import (
     AMAZON_RATE_LIMITS,
     RetryPolicy,
     SpApiGaveUp,
@@ -36,7 +36,7 @@ from amazon_sage.core.rate_limited_calls import (
     SpApiUnavailable,
     call_within_rate_limit,
 )
-from amazon_sage.core.token_bucket import TokenBucket
+from amazon_sage.core.sp_api.token_bucket import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -278,8 +278,3 @@ class SellingPartnerHook(BaseHook):
         meta = self.call("getFeedDocument", self._feeds._request, path, params={}, add_marketplace=False).payload
         data = self._transfer_call("downloadFeedDocument", lambda: self._transfer.get(meta["url"])).content
         return gzip.decompress(data) if meta.get("compressionAlgorithm") == "GZIP" else data
-
-
-def marketplace_id(sp_api_conn_id: str | None = None) -> str:
-    """The marketplace id of a connection's country; a Jinja macro for mapping parameters (run time only)."""
-    return SellingPartnerHook(sp_api_conn_id).marketplace.marketplace_id

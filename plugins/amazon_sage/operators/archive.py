@@ -8,8 +8,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
-from amazon_sage.core.archive import ArchiveError, apply_retention, archive_run
-from amazon_sage.hooks.archive_store import open_archive_store
+from amazon_sage.core.archive.run_archive import ArchiveError, apply_retention, archive_run
+from amazon_sage.hooks.archive_destination import open_archive_store
 from amazon_sage.operators.run_context import run_folder_of
 
 

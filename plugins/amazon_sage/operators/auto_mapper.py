@@ -10,8 +10,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from amazon_sage import settings
-from amazon_sage.core.chunked_mapping import apply_mapping_in_chunks
-from amazon_sage.core.xslt import MappingError, apply_mapping, count_elements, has_element
+from amazon_sage.core.mapping.chunked_mapping import apply_mapping_in_chunks
+from amazon_sage.core.mapping.xslt import MappingError, apply_mapping, count_elements, has_element
 from amazon_sage.operators.run_context import run_folder_of
 
 

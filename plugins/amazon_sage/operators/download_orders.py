@@ -10,8 +10,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from amazon_sage import settings
-from amazon_sage.core.amazon_orders_xml import write_orders_xml
-from amazon_sage.core.download_window import download_window, parse_instant
+from amazon_sage.core.orders.amazon_orders_xml import write_orders_xml
+from amazon_sage.core.orders.download_window import download_window, parse_instant
 from amazon_sage.operators.run_context import as_list, run_folder_of
 
 OUTPUT_FILE = "amazon_orders.xml"

@@ -10,7 +10,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
-from amazon_sage.core.stock_export import StockExportError, export_stock, stock_query
+from amazon_sage.core.sage.stock_export import StockExportError, export_stock, stock_query
 from amazon_sage.operators.run_context import run_folder_of
 
 OUTPUT_FILE = "zynk_stock_records.xml"

@@ -11,9 +11,9 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
-from amazon_sage.core.sales_order_import import import_sales_orders
-from amazon_sage.core.xslt import MappingError
-from amazon_sage.notifications import notify_failed_records
+from amazon_sage.core.mapping.xslt import MappingError
+from amazon_sage.core.sage.order_import import import_sales_orders
+from amazon_sage.notifiers.seller_alert import notify_failed_records
 from amazon_sage.operators.run_context import as_list, run_folder_of
 
 MAX_LISTED = 50

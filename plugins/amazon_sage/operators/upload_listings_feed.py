@@ -13,12 +13,12 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 from lxml import etree
 
 from amazon_sage import settings
-from amazon_sage.core.feed_report import FeedOutcome, SkuResult, apply_report
+from amazon_sage.core.feeds.feed_documents import FeedValidationError, build_feed_documents
+from amazon_sage.core.feeds.processing_report import FeedOutcome, SkuResult, apply_report
 from amazon_sage.core.files import atomic_output
-from amazon_sage.core.listings_feed import FeedValidationError, build_feed_documents
-from amazon_sage.core.xslt import MappingError
+from amazon_sage.core.mapping.xslt import MappingError
 from amazon_sage.core.zynk_results import RecordFiles
-from amazon_sage.notifications import notify_failed_records
+from amazon_sage.notifiers.seller_alert import notify_failed_records
 from amazon_sage.operators.run_context import run_folder_of
 from amazon_sage.triggers.listings_feed import ListingsFeedTrigger
 

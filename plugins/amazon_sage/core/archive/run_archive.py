@@ -1,0 +1,157 @@
+"""Archive Workflow Data: one verified zip per DAG run, retention, and finding a run's files again.
+
+* The archive is named ``<run start, UTC>_<dag>_<run>.zip`` so it sorts by time and a retry
+  of the same run writes the same name: never a second archive, never another run's.
+* It holds the run folder's files and ``manifest.json`` (each file's size and SHA-256, the
+  counts of each phase, and the record ids - Amazon order ids, SKUs - found in the files).
+  The manifest is also stored beside the zip, so archives can be searched without opening them.
+* The working folder is deleted only after the store has read the archive back and matched
+  its checksum. Any failure keeps the working files and raises :class:`ArchiveError`.
+* Retention (Zynk's housekeeping): ``none``, ``count`` (keep the newest N per DAG) or ``days``
+  (delete those older than N days). It only ever considers names of this product's pattern.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import zipfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from amazon_sage.core.archive.stores import ArchiveError, ArchiveStore, StoredArchive, sha256_file
+from amazon_sage.core.run_folder import safe_name
+
+RECORD_ID_TAGS = ("orderId", "Sku")
+RETENTION_POLICIES = ("none", "count", "days")
+
+__all__ = ["ArchiveError", "apply_retention", "archive_name", "archive_run", "find_archives", "restore_archive"]
+
+
+def archive_name(dag_id: str, run_id: str, run_started: datetime) -> str:
+    return f"{run_started.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}_{safe_name(dag_id)}_{safe_name(run_id)}.zip"
+
+
+def _record_ids(files: list[Path]) -> list[str]:
+    """Amazon order ids and SKUs named anywhere in the run's XML files (for finding them later)."""
+    ids: set[str] = set()
+    for path in files:
+        if path.suffix != ".xml":
+            continue
+        try:
+            for _, element in etree.iterparse(str(path), tag=RECORD_ID_TAGS, resolve_entities=False,
+                                              no_network=True, load_dtd=False, huge_tree=True):
+                if element.text and element.text.strip():
+                    ids.add(element.text.strip())
+                element.clear()
+        except etree.XMLSyntaxError:
+            continue  # a broken file is archived as it is; it just adds no ids
+    return sorted(ids)
+
+
+def build_manifest(folder: Path, *, dag_id: str, run_id: str, counts: dict[str, Any]) -> dict[str, Any]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "archived_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "files": [{"name": p.relative_to(folder).as_posix(), "size": p.stat().st_size, "sha256": sha256_file(p)}
+                  for p in files],
+        "counts": counts,
+        "records": _record_ids(files),
+    }
+
+
+def _zip_folder(folder: Path, manifest: dict[str, Any], target: Path) -> None:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for entry in manifest["files"]:
+            archive.write(folder / entry["name"], entry["name"])
+        archive.writestr("manifest.json", json.dumps(manifest, indent=2))
+    with zipfile.ZipFile(target) as archive:  # the zip itself must hold what the manifest says
+        if archive.testzip() is not None:
+            raise ArchiveError(f"The zip of {folder} is corrupt; the run's files are kept.")
+
+
+def archive_run(folder: Path, store: ArchiveStore, *, dag_id: str, run_id: str, run_started: datetime,
+                counts: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """Archive ``folder`` into ``store``, verify, delete ``folder``; return the URI and manifest.
+
+    Idempotent per run: a retry after the folder was already archived and removed returns
+    the existing archive (with an empty manifest).
+    """
+    name = archive_name(dag_id, run_id, run_started)
+    if not folder.is_dir():
+        if store.exists(dag_id, name):
+            return next(a.uri for a in store.list(dag_id) if a.name == name), {}
+        raise ArchiveError(f"Run folder {folder} does not exist and the run has no archive {name}.")
+    manifest = build_manifest(folder, dag_id=dag_id, run_id=run_id, counts=counts or {})
+    with tempfile.TemporaryDirectory(prefix=".archive-", dir=folder.parent) as scratch:
+        zipped = Path(scratch) / name
+        _zip_folder(folder, manifest, zipped)
+        sidecar = Path(scratch) / StoredArchive(name, "", run_started).manifest_name
+        sidecar.write_text(json.dumps(manifest, indent=2))
+        uri = store.put(dag_id, name, zipped)
+        store.put(dag_id, sidecar.name, sidecar)
+    shutil.rmtree(folder)
+    return uri, manifest
+
+
+def apply_retention(store: ArchiveStore, dag_id: str, policy: str, number: int,
+                    now: datetime | None = None) -> list[StoredArchive]:
+    """Delete this DAG's archives beyond the policy; return what was deleted."""
+    if policy not in RETENTION_POLICIES:
+        raise ArchiveError(f"Unknown archive retention {policy!r}: use one of {', '.join(RETENTION_POLICIES)}")
+    if policy == "none":
+        return []
+    if number < 1 and policy == "count":
+        raise ArchiveError("ARCHIVE_RETENTION_NUMBER must be at least 1 to keep the newest archives")
+    archives = store.list(dag_id)
+    if policy == "count":
+        doomed = archives[:-number] if len(archives) > number else []
+    else:
+        cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=number)
+        doomed = [a for a in archives if a.created < cutoff]
+    for archive in doomed:
+        store.delete(dag_id, archive)
+    return doomed
+
+
+def find_archives(store: ArchiveStore, *, dag_id: str | None = None, run_id: str | None = None,
+                  record: str | None = None) -> list[dict[str, Any]]:
+    """Archives matching a DAG, a run id and/or a record id (order id or SKU), from their manifests."""
+    found = []
+    for dag in [dag_id] if dag_id else store.dags():
+        for archive in store.list(dag):
+            if run_id and safe_name(run_id) not in archive.name:
+                continue
+            manifest: dict[str, Any] = {}
+            if record:
+                with tempfile.TemporaryDirectory() as scratch:
+                    try:
+                        path = store.fetch(dag, archive.manifest_name, Path(scratch) / "m.json")
+                        manifest = json.loads(path.read_text())
+                    except Exception:  # an archive without a sidecar is searched inside the zip
+                        zipped = store.fetch(dag, archive.name, Path(scratch) / archive.name)
+                        with zipfile.ZipFile(zipped) as opened:
+                            manifest = json.loads(opened.read("manifest.json"))
+                if record not in manifest.get("records", []):
+                    continue
+            found.append({"dag_id": dag, "archive": archive.uri, "created": archive.created.isoformat(),
+                          "counts": manifest.get("counts")})
+    return found
+
+
+def restore_archive(store: ArchiveStore, dag_id: str, name: str, target: Path) -> Path:
+    """Unpack archive ``name`` of ``dag_id`` into ``target`` (private) and return it."""
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tempfile.TemporaryDirectory() as scratch:
+        zipped = store.fetch(dag_id, name, Path(scratch) / name)
+        with zipfile.ZipFile(zipped) as archive:
+            archive.extractall(target)
+    for path in target.rglob("*"):
+        path.chmod(0o600 if path.is_file() else 0o700)
+    return target

@@ -1,0 +1,156 @@
+"""Import Zynk XML sales orders into Sage 50: the Import Sales Orders phase, without Airflow.
+
+Per order, in document order:
+
+* status not importable (PENDING, ...) -> skipped, never written;
+* CANCELLED and already in Sage -> skipped and flagged *needs attention* (never deleted);
+* CANCELLED and not in Sage -> skipped;
+* already in Sage (``CUST_ORDER_NUMBER``) -> skipped as a duplicate, with the Sage number;
+* invalid (unknown SKU, wrong totals, ...) -> fail file with every error;
+* otherwise written to Sage -> success file with the Sage order number. Orders go in
+  transactions of up to ``BATCH`` whole orders, each checked against Sage inside it.
+
+A journal in the run folder records each committed order, so that when a retried task
+meets an order its own earlier attempt imported, it reports it as imported, not skipped.
+Only a phase-level problem (unreadable input, lost connection, locked company) raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from amazon_sage.core.sage.check_helpers import order_preparer
+from amazon_sage.core.sage.order_checks import FAIL, WRITE, PreparedOrder
+from amazon_sage.core.sage.order_reader import iter_sales_order_elements
+from amazon_sage.core.sage.order_sql import find_order_numbers, insert_sales_orders, read_company_facts
+from amazon_sage.core.zynk_results import RecordFiles
+
+log = logging.getLogger(__name__)
+
+SUCCESS_FILE = "zynk_orders_success.xml"
+FAIL_FILE = "zynk_orders_fail.xml"
+SKIPPED_FILE = "zynk_orders_skipped.xml"
+JOURNAL_FILE = ".import_journal.tsv"
+CANCELLED = "CANCELLED"
+BATCH = 200  # orders per transaction: whole orders only, so a crash loses no half order
+
+
+@dataclass
+class ImportResult:
+    success_file: Path
+    fail_file: Path
+    skipped_file: Path
+    read: int = 0
+    imported: int = 0
+    failed: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    attention: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    attention_orders: list[tuple[str, int]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {"in": self.read, "imported": self.imported, "failed": self.failed, "skipped": self.skipped,
+                "duplicates": self.duplicates, "attention": self.attention}
+
+
+class _Journal:
+    """Orders this run has committed to Sage, appended (and flushed) right after each commit."""
+
+    def __init__(self, path: Path):
+        self.imported: dict[str, int] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                order_id, _, number = line.partition("\t")
+                if number.isdigit():
+                    self.imported[order_id] = int(number)
+        self._handle = path.open("a", encoding="utf-8")
+
+    def record(self, order_id: str, number: int) -> None:
+        self._handle.write(f"{order_id}\t{number}\n")
+        self._handle.flush()  # a killed process keeps what the OS already has
+        self.imported[order_id] = number
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def import_sales_orders(input_file: Path, output_dir: Path, connect: Callable[[], Any], *,
+                        import_statuses: set[str], unknown_sku_action: str = "fail",
+                        helper_processes: int = 0) -> ImportResult:
+    """Import every order of ``input_file`` through a connection from ``connect()``.
+
+    Writes the success, fail and skipped files into ``output_dir`` and returns the counts.
+    ``helper_processes`` read and check orders ahead of the import (0: in this process); the
+    outcome is the same either way.
+    """
+    result = ImportResult(output_dir / SUCCESS_FILE, output_dir / FAIL_FILE, output_dir / SKIPPED_FILE)
+    journal = _Journal(output_dir / JOURNAL_FILE)
+    connection = connect()
+    try:
+        facts = read_company_facts(connection)
+        paths = {"success": result.success_file, "fail": result.fail_file, "skipped": result.skipped_file}
+        with RecordFiles(paths, "SalesOrders") as files, \
+                order_preparer(input_file, facts, import_statuses, unknown_sku_action, helper_processes) as prepare:
+            pending: list[tuple[Any, PreparedOrder]] = []
+            for element in iter_sales_order_elements(input_file):
+                result.read += 1
+                prepared = prepare(element)
+                if _ready(element, prepared, connection, files, result, import_statuses):
+                    pending.append((element, prepared))  # detached by the reader, so it stays whole
+                if len(pending) >= BATCH:
+                    _write_batch(pending, connection, files, journal, result)
+            if pending:
+                _write_batch(pending, connection, files, journal, result)
+    finally:
+        connection.close()
+        journal.close()
+    return result
+
+
+def _ready(element: Any, prepared: PreparedOrder, connection: Any, files: RecordFiles, result: ImportResult,
+           import_statuses: set[str]) -> bool:
+    """Whether the order is to be written; if not, write it to the fail or skipped file."""
+    if prepared.kind == FAIL:
+        files.write("fail", element, errors=prepared.errors, stage=prepared.fail_stage)
+        result.failed += 1
+        result.failures.append((prepared.order_id, "; ".join(prepared.errors or [])))
+        return False
+    if prepared.kind == WRITE:
+        return True
+    number = prepared.customer_order_number
+    existing = find_order_numbers(connection, [number]).get(number)
+    if prepared.status == CANCELLED and existing is not None:
+        message = (f"Cancelled on Amazon after it was imported as Sage order {existing}. Review it in Sage: "
+                   "cancel or credit it by hand. It has not been changed.")
+        files.write("skipped", element, warnings=[message], stage="Needs attention", sales_order_number=existing)
+        result.attention += 1
+        result.attention_orders.append((prepared.order_id, existing))
+    else:
+        message = f"Status {prepared.status} is not imported (imported: {', '.join(sorted(import_statuses))})"
+        files.write("skipped", element, stage="Status filter", sales_order_number=existing, warnings=[message])
+    result.skipped += 1
+    return False
+
+
+def _write_batch(pending: list[tuple[Any, PreparedOrder]], connection: Any, files: RecordFiles,
+                 journal: _Journal, result: ImportResult) -> None:
+    """Insert the pending orders (one transaction), then record and report each one."""
+    outcome = insert_sales_orders(connection, [prepared.rows for _, prepared in pending])
+    for (element, prepared), (number, inserted) in zip(pending, outcome, strict=True):
+        key = prepared.customer_order_number
+        if inserted:
+            journal.record(key, number)
+        if inserted or journal.imported.get(key) == number:
+            files.write("success", element, sales_order_number=number, warnings=prepared.rows.warnings, owned=True)
+            result.imported += 1
+        else:
+            files.write("skipped", element, stage="Prevent duplicates", sales_order_number=number,
+                        warnings=[f"Already in Sage as order {number}; not imported again"], owned=True)
+            result.skipped += 1
+            result.duplicates += 1
+    pending.clear()

@@ -1,0 +1,115 @@
+"""Export Stock Records: Sage 50 STOCK rows -> Zynk XML ``Company/Products/Product``.
+
+Modes (Zynk's "Export Modified, New or All Records"): ``Modified`` takes records whose
+``RECORD_MODIFY_DATE`` is in the window, ``New`` those whose ``RECORD_CREATE_DATE`` is, ``All``
+every record. Deleted records are never exported. ``published_only`` keeps WEB_PUBLISH = 1,
+and ``where`` is an extra SQL condition from the settings file (never from run input).
+Rows are streamed from the cursor into the file, so memory stays flat at any size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from amazon_sage.core.files import atomic_output
+from amazon_sage.core.sage.tax_codes import tax_code_id
+
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+NIL_ATTRIBUTE = {f"{{{XSI}}}nil": "true"}
+MODES = ("Modified", "New", "All")
+COLUMNS = ("STOCK_CODE", "DESCRIPTION", "SALES_PRICE", "QTY_IN_STOCK", "QTY_ALLOCATED", "QTY_ON_ORDER",
+           "TAX_CODE", "WEB_PUBLISH", "RECORD_MODIFY_DATE", "RECORD_CREATE_DATE", "BARCODE", "UNIT_OF_SALE",
+           "NOMINAL_CODE")
+FETCH = 2000
+
+
+class StockExportError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class StockQuery:
+    sql: str
+    params: tuple[Any, ...]
+
+
+def stock_query(mode: str, *, start: datetime | None, end: datetime | None, published_only: bool = False,
+                where: str = "") -> StockQuery:
+    """The SELECT for a mode and window; plain SQL with ``?`` markers."""
+    if mode not in MODES:
+        raise StockExportError(f"Unknown export mode {mode!r}: use Modified, New or All")
+    conditions = ["(RECORD_DELETED = 0 OR RECORD_DELETED IS NULL)"]
+    params: list[Any] = []
+    if mode != "All":
+        if start is None or end is None:
+            raise StockExportError(f"Export mode {mode} needs a window (the run's data interval)")
+        column = "RECORD_MODIFY_DATE" if mode == "Modified" else "RECORD_CREATE_DATE"
+        conditions.append(f"{column} >= ? AND {column} < ?")
+        params += [start.replace(tzinfo=None), end.replace(tzinfo=None)]
+    if published_only:
+        conditions.append("WEB_PUBLISH = 1")
+    if where.strip():
+        conditions.append(f"({where})")
+    sql = f"SELECT {', '.join(COLUMNS)} FROM STOCK WHERE {' AND '.join(conditions)} ORDER BY STOCK_CODE"
+    return StockQuery(sql, tuple(params))
+
+
+@lru_cache(maxsize=8192)  # prices and quantities repeat across a catalogue
+def _number(value: Any) -> str | None:
+    """Sage's DOUBLE as a short exact decimal string (``12.5``, ``40``), None stays None."""
+    if value is None:
+        return None
+    text = format(Decimal(repr(float(value))).normalize(), "f")
+    return "0" if text in {"-0", "0"} else text
+
+
+def _product(record: dict[str, Any]) -> etree._Element:
+    """One STOCK row as a Zynk ``Product``; a NULL number is ``xsi:nil``."""
+    code = record["STOCK_CODE"] or ""
+    tax = record["TAX_CODE"]
+    modified = record["RECORD_MODIFY_DATE"]
+    product = etree.Element("Product")
+    for name, text in (
+        ("UniqueId", code), ("Sku", code), ("Barcode", record["BARCODE"] or ""),
+        ("Name", record["DESCRIPTION"] or ""), ("SalePrice", _number(record["SALES_PRICE"])),
+        ("QtyInStock", _number(record["QTY_IN_STOCK"])),
+        ("QtyOnOrder", _number(record["QTY_ON_ORDER"])),
+        ("TaxCode", str(tax_code_id(tax)) if tax else None),
+        ("UnitOfSale", record["UNIT_OF_SALE"] or ""),
+        ("NominalCode", record["NOMINAL_CODE"] or ""),
+        ("Publish", "true" if record["WEB_PUBLISH"] == 1 else "false"),
+        ("QtyAllocated", _number(record["QTY_ALLOCATED"])),
+        ("DateModified", modified.isoformat() if isinstance(modified, datetime) else
+         (str(modified) if modified else None)),
+    ):
+        if text is None:
+            etree.SubElement(product, name, NIL_ATTRIBUTE)
+        else:
+            etree.SubElement(product, name).text = text
+    return product
+
+
+def export_stock(connection: Any, query: StockQuery, output: Path) -> int:
+    """Write the products of ``query`` to ``output`` and return how many were written."""
+    cursor = connection.cursor()
+    count = 0
+    try:
+        cursor.execute(query.sql, *query.params)
+        with atomic_output(output) as tmp, etree.xmlfile(str(tmp), encoding="utf-8") as xf:
+            xf.write_declaration()
+            with xf.element("Company", nsmap={"xsi": XSI}), xf.element("Products"):
+                while rows := cursor.fetchmany(FETCH):
+                    for row in rows:
+                        xf.write(_product(dict(zip(COLUMNS, row, strict=True))))  # one write per product
+                        count += 1
+    finally:
+        cursor.close()
+        connection.rollback()  # end the read transaction: it would block Sage's writers
+    return count

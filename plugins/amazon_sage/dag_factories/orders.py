@@ -1,0 +1,94 @@
+"""The orders DAG: Amazon orders -> Sage 50 sales orders (Phase 1 of the Amazon to Sage integration)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import DAG, Param
+
+from amazon_sage import settings
+from amazon_sage.dag_factories.defaults import dag_arguments
+from amazon_sage.operators.archive import ArchiveWorkflowDataOperator
+from amazon_sage.operators.auto_mapper import AutoMapperOperator
+from amazon_sage.operators.download_orders import AmazonDownloadOrdersOperator
+from amazon_sage.operators.import_sales_orders import Sage50ImportSalesOrdersOperator
+
+STATUSES = ["PENDING", "UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED", "CANCELLED", "UNFULFILLABLE"]
+
+DOC = """
+### Amazon orders to Sage 50
+
+**Download Orders → Auto Mapper → Import Sales Orders → Archive**, every 15 minutes by default.
+
+* Each run downloads the orders **updated** in its data interval (Orders API v2026-01-01), started a few
+  minutes early and capped at now − 2 minutes, maps them with `amazon_orders_to_zynk_sales_orders.xslt`, and
+  imports each into Sage in its own transaction. Orders already in Sage (by Amazon order id in
+  `CUST_ORDER_NUMBER`) are **skipped**, never doubled.
+* Files of the run are in `<work root>/amazon_orders_to_sage/<run id>/`: `amazon_orders.xml`,
+  `zynk_orders.xml`, `zynk_orders_success.xml`, `zynk_orders_fail.xml` (each order with its errors) and
+  `zynk_orders_skipped.xml` (duplicates, statuses not imported, cancellations that need attention).
+  The archive task zips them.
+* **Backfill** from a Download From date: *Trigger → Backfill*, or
+  `airflow backfill create --dag-id amazon_orders_to_sage --from-date 2026-11-01 --to-date 2026-11-02`.
+* **One-off window:** trigger with `download_from` / `download_to`.
+* **Retry one phase:** clear the failed task only; it reuses the earlier phases' files. Rerunning any window is
+  harmless. Failed orders (e.g. unknown SKU): fix Sage, then clear the run's `import_sales_orders`.
+* **Settings** (environment variables `AMAZON_SAGE_*`, listed with their Zynk names in the README):
+  `ORDERS_SCHEDULE`, `DOWNLOAD_FROM`, `EXPORT_DATE`, `ORDER_STATUSES`, `WATCH_CANCELLATIONS`,
+  `WINDOW_OVERLAP_MINUTES`, the mapping's `ACCOUNT_REFERENCE`, `TAX_CODE`, `TAX_RATE`, `NOMINAL_CODE`,
+  `CARRIAGE_CODE`, `TAKEN_BY`, `VAT_INCLUSIVE_ITEM`, `VAT_INCLUSIVE_CARRIAGE`, and `UNKNOWN_SKU_ACTION`.
+  Connections: `amazon_sp_api_default`, `sage50_default`.
+"""
+
+
+def orders_dag() -> DAG:
+    """``amazon_orders_to_sage``: download -> map -> import -> archive."""
+    with DAG(
+        dag_id="amazon_orders_to_sage",
+        description="Download Amazon orders and import them into Sage 50 as sales orders",
+        doc_md=DOC,
+        **dag_arguments(schedule_setting="ORDERS_SCHEDULE", tags=["orders"], run_timeout=timedelta(hours=6),
+                        task_timeout=timedelta(hours=2)),
+        params={
+            "download_from": Param(None, type=["null", "string"], format="date-time",
+                                   description="Download orders updated from this time (UTC). "
+                                               "Empty: the run's interval."),
+            "download_to": Param(None, type=["null", "string"], format="date-time",
+                                 description="...up to this time (capped at now − 2 minutes). "
+                                             "Empty: the interval's end."),
+            "order_statuses": Param(settings.get_list("ORDER_STATUSES"), type="array",
+                                    items={"type": "string", "enum": STATUSES},
+                                    description="Fulfilment statuses to import into Sage."),
+        },
+    ) as dag:
+        download = AmazonDownloadOrdersOperator(
+            task_id="download_orders",
+            pool=settings.get("SP_API_POOL"),
+            doc="Download orders updated in the window from Amazon into amazon_orders.xml.",
+            download_from="{{ params.download_from }}",
+            download_to="{{ params.download_to }}",
+            order_statuses="{{ params.order_statuses }}",
+        )
+        map_orders = AutoMapperOperator(
+            task_id="map_orders",
+            doc="Map Amazon orders to Zynk XML sales orders with the XSLT mapping.",
+            input_file="{{ ti.xcom_pull(task_ids='download_orders') }}",
+            mapping=str(settings.mapping_path("ORDERS_MAPPING")),
+            output_name="zynk_orders.xml",
+            records=("Order", "SalesOrder"),
+            parameters=settings.orders_mapping_parameters(),
+        )
+        import_orders = Sage50ImportSalesOrdersOperator(
+            task_id="import_sales_orders",
+            pool=settings.get("SAGE_POOL"),
+            doc="Import each order into Sage 50 in its own transaction; write success, fail and skipped files.",
+            input_file="{{ ti.xcom_pull(task_ids='map_orders') }}",
+            import_statuses="{{ params.order_statuses }}",
+        )
+        archive = ArchiveWorkflowDataOperator(
+            task_id="archive_workflow_data",
+            doc="Zip the run's files into the archive, verify, and remove the working folder.",
+            trigger_rule="none_failed",
+        )
+        download >> map_orders >> import_orders >> archive
+    return dag

@@ -1,0 +1,140 @@
+"""Run the three DAGs end to end on the embedded default and say where the results are.
+
+It prepares ``var/`` in the project: an Airflow home on SQLite, the sample Sage company and
+the archive folder; starts the SP-API sandbox with generated orders from the last few days;
+runs ``airflow dags test`` for ``amazon_orders_to_sage`` over that window, then for
+``sage_stock_to_amazon_inventory`` and ``sage_stock_to_amazon_prices`` (export mode All);
+then prints each run's archive, its success and fail files (copied out of the archive),
+what landed in Sage and what the sandbox's Amazon listings now hold.
+
+    python -m sandbox.run_default [--orders 60] [--port 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyodbc
+
+from sandbox import PROJECT
+from sandbox.airflow_env import airflow_environment
+from sandbox.order_generator import generate_orders
+from sandbox.sample_company import create_company, odbc_connection_string
+from sandbox.sp_api_server import Sandbox, SandboxServer
+
+VAR = Path(os.environ.get("AMAZON_SAGE_VAR", PROJECT / "var"))
+DAGS = {"amazon_orders_to_sage": ("zynk_orders_success.xml", "zynk_orders_fail.xml"),
+        "sage_stock_to_amazon_inventory": ("amazon_inventory_success.xml", "amazon_inventory_fail.xml"),
+        "sage_stock_to_amazon_prices": ("amazon_prices_success.xml", "amazon_prices_fail.xml")}
+
+
+def airflow(env: dict[str, str], *args: str, log: Path) -> None:
+    """Run an ``airflow`` CLI command; on failure show the end of its output and stop."""
+    command = [str(Path(sys.executable).with_name("airflow")), *args]
+    with log.open("a") as handle:
+        handle.write(f"\n$ {shlex.join(command)}\n")
+        handle.flush()
+        done = subprocess.run(command, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT)
+    if done.returncode:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        raise SystemExit(f"`airflow {' '.join(args[:2])}` failed (exit {done.returncode}). End of {log}:\n{tail}")
+
+
+def _sage(company: Path, sql: str) -> list[tuple]:
+    connection = pyodbc.connect(odbc_connection_string(company))
+    try:
+        return [tuple(row) for row in connection.execute(sql).fetchall()]
+    finally:
+        connection.close()
+
+
+def sage_summary(company: Path) -> str:
+    [(orders, gross)] = _sage(company, "SELECT COUNT(*), SUM(INVOICE_GROSS) FROM SALES_ORDER")
+    [(lines,)] = _sage(company, "SELECT COUNT(*) FROM SOP_ITEM")
+    return f"{orders} sales orders, {lines} lines, gross £{float(gross or 0):.2f}"
+
+
+def stock_in_sage(company: Path) -> dict[str, tuple[float, float, float]]:
+    """``sku -> (QTY_IN_STOCK, QTY_ALLOCATED, SALES_PRICE)`` as Sage holds them (doubles)."""
+    rows = _sage(company, "SELECT STOCK_CODE, QTY_IN_STOCK, QTY_ALLOCATED, SALES_PRICE FROM STOCK")
+    return {code: (in_stock or 0.0, allocated or 0.0, price or 0.0) for code, in_stock, allocated, price in rows}
+
+
+def listings_report(listings: dict[str, tuple[int, object]], stock: dict[str, tuple[float, float, float]]) -> str:
+    """One line per Amazon listing: what Amazon shows now beside the Sage values it came from."""
+    lines = ["Amazon listings in the sandbox now, beside Sage's stock record (doubles as Sage holds them):"]
+    for sku, (quantity, price) in sorted(listings.items()):
+        line = f"  {sku:<22} quantity {quantity:>3}, £{price:.2f}"
+        if sku in stock:
+            in_stock, allocated, net = stock[sku]
+            line += f"   (Sage: {in_stock!r} in stock - {allocated!r} allocated, net £{net!r} + VAT)"
+        else:
+            line += "   (not in Sage: unchanged)"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=60, help="orders the sandbox generates")
+    parser.add_argument("--port", type=int, default=0, help="sandbox port (0 = any free port)")
+    parser.add_argument("--fresh-company", action="store_true", help="recreate the sample Sage company first")
+    args = parser.parse_args()
+
+    home, results = VAR / "airflow", VAR / "results"
+    for folder in (home, results, VAR / "sage"):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    company = VAR / "sage" / "company.db"
+    if args.fresh_company or not company.exists():
+        create_company(company)
+    log = VAR / "run-embedded-default.log"
+    start = (datetime.now(UTC) - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    sandbox = Sandbox(generate_orders(args.orders, start, days=2.5))
+
+    with SandboxServer(sandbox, args.port) as server:
+        env = airflow_environment(home, sandbox_url=server.url, company=company)
+        (VAR / "embedded.env").write_text(
+            "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+            + f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:\"$PATH\"\n")
+        print(f"SP-API sandbox: {server.url} ({args.orders} orders since {start:%Y-%m-%d %H:%M} UTC)")
+        print(f"Airflow home:   {home} (log: {log})")
+        airflow(env, "db", "migrate", log=log)
+        subprocess.run([sys.executable, "-m", "amazon_sage.cli.pools"], env={**os.environ, **env}, check=True,
+                       stdout=subprocess.DEVNULL)
+        conf = {"amazon_orders_to_sage": {"download_from": (start - timedelta(hours=1)).isoformat()},
+                "sage_stock_to_amazon_inventory": {"export_mode": "All"},
+                "sage_stock_to_amazon_prices": {"export_mode": "All"}}
+        for dag_id in DAGS:
+            print(f"Running DAG {dag_id} ...", flush=True)
+            airflow(env, "dags", "test", dag_id, "--conf", json.dumps(conf[dag_id]), log=log)
+        calls = dict(sandbox.state.calls)
+        listings = {sku: (listing.quantity, listing.price) for sku, listing in sandbox.feeds_state.listings.items()}
+
+    print(f"\nDone. SP-API calls: {calls}")
+    archive_root = Path(env["AMAZON_SAGE_ARCHIVE_DESTINATION"])
+    for dag_id, (success, fail) in DAGS.items():
+        archive = max((archive_root / dag_id).glob("*.zip"), key=lambda p: p.stat().st_mtime)
+        target = results / archive.stem
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(target)
+        for path in target.rglob("*"):
+            path.chmod(0o600 if path.is_file() else 0o700)
+        print(f"\n{dag_id}")
+        print(f"  archive:      {archive}")
+        print(f"  success file: {target / success}")
+        print(f"  fail file:    {target / fail}")
+    print(f"\nSage company: {company}: {sage_summary(company)}")
+    print(listings_report(listings, stock_in_sage(company)))
+    print(f"Open the UI on the same home: source {VAR / 'embedded.env'} && airflow standalone")
+
+
+if __name__ == "__main__":
+    main()

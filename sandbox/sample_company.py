@@ -1,0 +1,81 @@
+"""Build the sample Sage 50 company: a SQLite file with Sage's ODBC tables, through pyodbc.
+
+The schema lives in ``include/sample_company/schema.sql``. Stock matches the sandbox
+catalogue except the SKUs marked ``in_sage=False``; tax codes are Sage's UK defaults.
+
+    python -m sandbox.sample_company /path/to/company.db
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pyodbc
+
+from sandbox import PROJECT
+from sandbox.catalogue import CATALOGUE
+
+SCHEMA = PROJECT / "include" / "sample_company" / "schema.sql"
+TAX_CODES = [("T0", 0, "Zero rated", 0.0), ("T1", 1, "Standard rated", 20.0), ("T2", 2, "Exempt", 0.0),
+             ("T4", 4, "Sales to VAT registered customers in EC", 0.0), ("T5", 5, "Reduced rate", 5.0),
+             ("T9", 9, "Transactions not involving VAT", 0.0)]
+ACCOUNT = ("AMAZON", "Amazon UK customers")
+CREATED = datetime(2026, 1, 1, 9, 0, 0)
+NET_PLACES = Decimal("0.0001")  # the company's unit decimal places: net prices to four decimals
+
+
+# WAL lets readers work while an import writes, and NORMAL syncs at checkpoints rather than at
+# every commit: still atomic per transaction and safe against a killed process.
+SQLITE_OPTIONS = {"Timeout": "5000", "JournalMode": "WAL", "SyncPragma": "NORMAL"}
+
+
+def odbc_connection_string(path: Path, *, create: bool = False) -> str:
+    options = "".join(f"{key}={value};" for key, value in SQLITE_OPTIONS.items())
+    return f"Driver={{SQLite3}};Database={path};{options}{'' if create else 'NoCreat=1;'}"
+
+
+def create_company(path: Path) -> Path:
+    """Create (or replace) the sample company at ``path`` and return it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
+                     path.with_name(path.name + "-journal")):
+        leftover.unlink(missing_ok=True)
+    connection = pyodbc.connect(odbc_connection_string(path, create=True))
+    try:
+        cursor = connection.cursor()
+        sql = "\n".join(line for line in SCHEMA.read_text().splitlines() if not line.strip().startswith("--"))
+        for statement in sql.split(";"):
+            if statement.strip():
+                cursor.execute(statement)
+        cursor.executemany("INSERT INTO TAX_CODE (TAX_CODE, TAX_CODE_ID, DESCRIPTION, TAX_RATE, VAT_INCLUDE) "
+                           "VALUES (?, ?, ?, ?, 1)", TAX_CODES)
+        cursor.execute("INSERT INTO SALES_LEDGER (ACCOUNT_REF, NAME, COUNTRY_CODE, CURRENCY, DEF_TAX_CODE, "
+                       "DEF_NOM_CODE, RECORD_CREATE_DATE, RECORD_MODIFY_DATE, RECORD_DELETED) "
+                       "VALUES (?, ?, 'GB', 1, 'T1', '4000', ?, ?, 0)", (*ACCOUNT, CREATED, CREATED))
+        for number, product in enumerate((p for p in CATALOGUE if p.in_sage), 1):
+            net = float((product.price / Decimal("1.2")).quantize(NET_PLACES, rounding=ROUND_HALF_UP))
+            cursor.execute(
+                "INSERT INTO STOCK (STOCK_CODE, DESCRIPTION, UNIT_OF_SALE, NOMINAL_CODE, SALES_PRICE, QTY_IN_STOCK, "
+                "QTY_ALLOCATED, QTY_ON_ORDER, TAX_CODE, WEB_PUBLISH, WEB_SPECIAL, INACTIVE_FLAG, THIS_RECORD, "
+                "RECORD_CREATE_DATE, RECORD_MODIFY_DATE, RECORD_DELETED) "
+                "VALUES (?, ?, 'Each', '4000', ?, ?, ?, 0, 'T1', 1, 0, 0, ?, ?, ?, 0)",
+                (product.sku, product.title[:60], net, float(product.quantity), float(product.allocated), number,
+                 CREATED, CREATED))
+        connection.commit()
+    finally:
+        connection.close()
+    path.chmod(0o600)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", type=Path)
+    print(create_company(parser.parse_args().path.resolve()))
+
+
+if __name__ == "__main__":
+    main()
