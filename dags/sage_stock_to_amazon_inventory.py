@@ -8,6 +8,7 @@ from amazon_sage.dag_factories.stock_feed import stock_feed_dag
 dag = stock_feed_dag(
     feed_name="inventory",
     title="Inventory",
+    upload_title="Inventory",
     schedule_setting="INVENTORY_SCHEDULE",
     mapping_setting="INVENTORY_MAPPING",
     parameters=settings.inventory_mapping_parameters(),

@@ -8,6 +8,7 @@ from amazon_sage.dag_factories.stock_feed import stock_feed_dag
 dag = stock_feed_dag(
     feed_name="prices",
     title="Prices",
+    upload_title="Price",
     schedule_setting="PRICES_SCHEDULE",
     mapping_setting="PRICES_MAPPING",
     parameters={**settings.prices_mapping_parameters(), "MarketplaceID": "{{ marketplace_id() }}"},

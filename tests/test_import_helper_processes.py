@@ -13,9 +13,9 @@ import pyodbc
 import pytest
 from lxml import etree
 
-from amazon_sage.core.mapping.xslt import MappingError
 from amazon_sage.core.sage.check_helpers import PreparationWorkerError
 from amazon_sage.core.sage.order_import import import_sales_orders
+from amazon_sage.core.xml_files import XmlFileError
 from sandbox.sample_company import create_company, odbc_connection_string
 from tests.helpers import IMPORTED, assert_sage_matches_amazon, helper_pids, mapped_orders, sage_rows
 
@@ -63,10 +63,10 @@ def test_a_file_broken_halfway_fails_the_same_way_with_helpers(tmp_path, product
     broken.write_bytes(text[:cut] + b"</SalesOrdr>" + text[cut + len(b"</SalesOrder>"):])
     line = text[:cut].count(b"\n") + 1
 
-    with pytest.raises(MappingError) as alone:
+    with pytest.raises(XmlFileError) as alone:
         _import(broken, tmp_path / "alone", company, helpers=0)
     other = create_company(tmp_path / "sage2" / "company.db")
-    with pytest.raises(MappingError) as helped:
+    with pytest.raises(XmlFileError) as helped:
         _import(broken, tmp_path / "helped", other, helpers=1)
 
     assert str(helped.value) == str(alone.value)

@@ -14,6 +14,7 @@ from amazon_sage.core.mapping.chunked_mapping import apply_mapping_in_chunks
 from amazon_sage.core.mapping.xslt import MappingError, apply_mapping
 from amazon_sage.core.orders.amazon_orders_xml import write_orders_xml
 from amazon_sage.core.sage.order_reader import iter_sales_order_elements, parse_sales_order
+from amazon_sage.core.xml_files import XmlFileError
 from sandbox.order_generator import generate_orders
 from tests.helpers import ORDERS_START, latest_versions
 
@@ -80,7 +81,7 @@ def test_pending_orders_map_without_money(tmp_path: Path) -> None:
 def test_malformed_input_names_file_and_line(tmp_path: Path) -> None:
     source = tmp_path / "amazon_orders.xml"
     source.write_text("<Orders>\n<Order>\n<orderId>1</orderId>\n</Orders>\n")
-    with pytest.raises(MappingError, match=r"amazon_orders.xml:4.*not well-formed"):
+    with pytest.raises(XmlFileError, match=r"amazon_orders.xml:4.*not well-formed"):
         apply_mapping(source, MAPPING, tmp_path / "out.xml")
 
 
@@ -228,7 +229,7 @@ def test_chunked_mapping_errors_in_any_chunk_name_the_cause_and_write_nothing(tm
     broken.write_text(text.replace("</Orders>", "<Order><orderId>x</Order></Orders>"), encoding="utf-8")
     last_line = broken.read_text(encoding="utf-8").count("\n") + 1
     output = tmp_path / "out.xml"
-    with pytest.raises(MappingError, match=rf"broken.xml:{last_line}.*not well-formed"):
+    with pytest.raises(XmlFileError, match=rf"broken.xml:{last_line}.*not well-formed"):
         apply_mapping_in_chunks(broken, MAPPING, output, record="Order", output_records="SalesOrder",
                                 chunk_size=5, threads=2)
     assert not output.exists()
@@ -243,7 +244,7 @@ def test_chunked_mapping_errors_in_any_chunk_name_the_cause_and_write_nothing(tm
     with pytest.raises(MappingError, match=rf"picky.xslt failed on .*amazon_orders.xml.*order {last_id} is not wanted"):
         apply_mapping_in_chunks(source, picky, output, record="Order", output_records="Rec", chunk_size=5, threads=2)
     assert not output.exists()
-    with pytest.raises(MappingError, match=r"does not exist"):
+    with pytest.raises(XmlFileError, match=r"does not exist"):
         apply_mapping_in_chunks(tmp_path / "missing.xml", MAPPING, output, record="Order", output_records="SalesOrder")
     with pytest.raises(ValueError, match=r"threads must be 0 \(one per core\) or more.*threads=-1"):
         apply_mapping_in_chunks(source, MAPPING, output, record="Order", output_records="SalesOrder", threads=-1)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +103,43 @@ def test_every_dag_documents_itself_and_its_settings(product_env) -> None:
             assert task.doc and task.execution_timeout and task.owner == "amazon-sage", (dag_id, task.task_id)
         for name in re.findall(r"`([A-Z_]{6,})`", dag.doc_md.split("**Settings**")[1]):
             assert name in SETTINGS, f"{dag_id} documents {name}, which is not a setting"
+
+
+def test_only_xml_files_sets_the_xml_parsers_protections() -> None:
+    """Every XML reader goes through core/xml_files.py, so no reader can forget to turn entities off."""
+    allowed = PROJECT / "plugins" / "amazon_sage" / "core" / "xml_files.py"
+    offenders = [str(path.relative_to(PROJECT)) for path in (PROJECT / "plugins").rglob("*.py")
+                 if path != allowed and re.search(r"resolve_entities|etree\.iterparse\(|etree\.parse\(",
+                                                  path.read_text())]
+    assert not offenders, f"parse XML with amazon_sage.core.xml_files instead: {offenders}"
+
+
+# Parsing a DAG may load the DAG factories, operators, settings and these small modules, nothing heavier.
+PARSE_TIME_CORE = {"amazon_sage.core", "amazon_sage.core.counts", "amazon_sage.core.files",
+                   "amazon_sage.core.run_folder", "amazon_sage.core.orders", "amazon_sage.core.orders.download_window"}
+
+
+def test_parsing_the_dags_loads_no_hook_and_no_phase_code(tmp_path: Path) -> None:
+    """The scheduler parses DAG files often: they load neither hooks nor the phases' core, lxml nor pyodbc."""
+    probe = ("import runpy, sys\n"
+             f"sys.path[:0] = [{str(PROJECT / 'plugins')!r}, {str(PROJECT)!r}]\n"
+             "for name in ('amazon_orders_to_sage', 'sage_stock_to_amazon_inventory', "
+             "'sage_stock_to_amazon_prices'):\n"
+             f"    runpy.run_path({str(PROJECT / 'dags')!r} + '/' + name + '.py')\n"
+             "print('\\n'.join(sorted(sys.modules)))\n")
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    loaded = set(subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                                check=True).stdout.split())
+    ours = {m for m in loaded if m.startswith("amazon_sage.")}
+    assert {"amazon_sage.dag_factories.orders", "amazon_sage.dag_factories.stock_feed"} <= ours
+    heavy = {m for m in ours if m.startswith(("amazon_sage.hooks", "amazon_sage.triggers"))
+             or (m.startswith("amazon_sage.core") and m not in PARSE_TIME_CORE)}
+    assert not heavy, f"DAG parsing imports {sorted(heavy)}: import them inside execute()"
+    assert not {"lxml", "pyodbc", "sp_api", "fastjsonschema"} & loaded  # Airflow itself loads jsonschema
+
+
+def test_the_trigger_form_offers_exactly_the_export_modes() -> None:
+    from amazon_sage.core.sage.stock_export import MODES
+    from amazon_sage.dag_factories.stock_feed import EXPORT_MODES
+
+    assert EXPORT_MODES == MODES

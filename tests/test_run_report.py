@@ -34,6 +34,9 @@ def test_report_lists_phases_with_counts(finished_run) -> None:
     assert len(runs) == 1 and runs[0]["state"] == "success"
     phases = {p["task_id"]: p for p in runs[0]["phases"]}
     assert list(phases) == ["download_orders", "map_orders", "import_sales_orders", "archive_workflow_data"]
+    # The phases are named as the DAG names its tasks: Zynk's task names.
+    assert [p["phase"] for p in runs[0]["phases"]] == ["Download Orders", "Auto Mapper", "Import Sales Orders",
+                                                       "Archive Workflow Data"]
     imported = phases["import_sales_orders"]["counts"]
     assert imported["in"] == phases["map_orders"]["counts"]["out"] == phases["download_orders"]["counts"]["out"]
     assert imported["out"] + imported["failed"] + imported["skipped"] == imported["in"]

@@ -9,9 +9,8 @@ from airflow.sdk import CronDataIntervalTimetable
 
 from amazon_sage import settings
 from amazon_sage.core.orders.download_window import parse_instant
+from amazon_sage.dag_factories import OWNER
 from amazon_sage.notifiers.seller_alert import SellerAlertNotifier
-
-OWNER = "amazon-sage"
 
 
 def task_defaults(execution_timeout: timedelta) -> dict[str, Any]:

@@ -63,6 +63,7 @@ def orders_dag() -> DAG:
     ) as dag:
         download = AmazonDownloadOrdersOperator(
             task_id="download_orders",
+            task_display_name="Download Orders",
             pool=settings.get("SP_API_POOL"),
             doc="Download orders updated in the window from Amazon into amazon_orders.xml.",
             download_from="{{ params.download_from }}",
@@ -71,6 +72,7 @@ def orders_dag() -> DAG:
         )
         map_orders = AutoMapperOperator(
             task_id="map_orders",
+            task_display_name="Auto Mapper",
             doc="Map Amazon orders to Zynk XML sales orders with the XSLT mapping.",
             input_file="{{ ti.xcom_pull(task_ids='download_orders') }}",
             mapping=str(settings.mapping_path("ORDERS_MAPPING")),
@@ -80,6 +82,7 @@ def orders_dag() -> DAG:
         )
         import_orders = Sage50ImportSalesOrdersOperator(
             task_id="import_sales_orders",
+            task_display_name="Import Sales Orders",
             pool=settings.get("SAGE_POOL"),
             doc="Import each order into Sage 50 in its own transaction; write success, fail and skipped files.",
             input_file="{{ ti.xcom_pull(task_ids='map_orders') }}",
@@ -87,6 +90,7 @@ def orders_dag() -> DAG:
         )
         archive = ArchiveWorkflowDataOperator(
             task_id="archive_workflow_data",
+            task_display_name="Archive Workflow Data",
             doc="Zip the run's files into the archive, verify, and remove the working folder.",
             trigger_rule="none_failed",
         )

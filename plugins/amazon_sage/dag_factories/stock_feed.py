@@ -11,12 +11,15 @@ from datetime import timedelta
 from airflow.sdk import DAG, Param
 
 from amazon_sage import settings
-from amazon_sage.core.sage.stock_export import MODES
 from amazon_sage.dag_factories.defaults import dag_arguments, marketplace_id
 from amazon_sage.operators.archive import ArchiveWorkflowDataOperator
 from amazon_sage.operators.auto_mapper import AutoMapperOperator
 from amazon_sage.operators.export_stock_records import Sage50ExportStockRecordsOperator
 from amazon_sage.operators.upload_listings_feed import AmazonUploadListingsFeedOperator
+
+# The trigger form's choices: stock_export.MODES, written out so that parsing the DAG loads no export code
+# (tests/test_project.py keeps the two equal).
+EXPORT_MODES = ("Modified", "New", "All")
 
 DOC = """
 ### Sage 50 stock to Amazon {title}
@@ -39,9 +42,12 @@ DOC = """
 """
 
 
-def stock_feed_dag(*, feed_name: str, title: str, schedule_setting: str, mapping_setting: str,
+def stock_feed_dag(*, feed_name: str, title: str, upload_title: str, schedule_setting: str, mapping_setting: str,
                    parameters: dict[str, str], attribute: str, rule: str) -> DAG:
-    """``sage_stock_to_amazon_<feed_name>``: export -> map with ``mapping_setting``'s XSLT -> upload -> archive."""
+    """``sage_stock_to_amazon_<feed_name>``: export -> map with ``mapping_setting``'s XSLT -> upload -> archive.
+
+    ``upload_title`` names the upload phase as Zynk does (``Upload {upload_title} Feed``).
+    """
     mapping = settings.mapping_path(mapping_setting)
     with DAG(
         dag_id=f"sage_stock_to_amazon_{feed_name}",
@@ -50,23 +56,26 @@ def stock_feed_dag(*, feed_name: str, title: str, schedule_setting: str, mapping
         user_defined_macros={"marketplace_id": marketplace_id},
         **dag_arguments(schedule_setting=schedule_setting, tags=[feed_name], run_timeout=timedelta(hours=4),
                         task_timeout=timedelta(hours=1)),
-        params={"export_mode": Param(settings.get("STOCK_EXPORT_MODE"), type="string", enum=list(MODES),
+        params={"export_mode": Param(settings.get("STOCK_EXPORT_MODE"), type="string", enum=list(EXPORT_MODES),
                                      description="Modified or New (in the run's interval), or All records.")},
     ) as dag:
         export = Sage50ExportStockRecordsOperator(
-            task_id="export_stock_records", export_mode="{{ params.export_mode }}",
+            task_id="export_stock_records", task_display_name="Export Stock Records",
+            export_mode="{{ params.export_mode }}",
             doc="Export the Sage STOCK records of the run as Zynk XML products.")
         map_feed = AutoMapperOperator(
-            task_id=f"map_{feed_name}", input_file="{{ ti.xcom_pull(task_ids='export_stock_records') }}",
+            task_id=f"map_{feed_name}", task_display_name="Auto Mapper",
+            input_file="{{ ti.xcom_pull(task_ids='export_stock_records') }}",
             mapping=str(mapping), output_name=f"amazon_{feed_name}.xml", parameters=parameters,
             skip_without="Product", records=("Product", ("message", "rejected")),
             doc=f"Map the products to Amazon {feed_name} messages with the XSLT mapping.")
         upload = AmazonUploadListingsFeedOperator(
-            task_id=f"upload_{feed_name}_feed", feed_name=feed_name, pool=settings.get("SP_API_POOL"),
+            task_id=f"upload_{feed_name}_feed", task_display_name=f"Upload {upload_title} Feed", feed_name=feed_name,
+            pool=settings.get("SP_API_POOL"),
             input_file=f"{{{{ ti.xcom_pull(task_ids='map_{feed_name}') }}}}",
             doc=f"Send the {feed_name} feed to Amazon, wait for it, and split the report per SKU.")
         archive = ArchiveWorkflowDataOperator(
-            task_id="archive_workflow_data", trigger_rule="none_failed",
+            task_id="archive_workflow_data", task_display_name="Archive Workflow Data", trigger_rule="none_failed",
             doc="Zip the run's files into the archive, verify, and remove the working folder.")
         export >> map_feed >> upload >> archive
     return dag

@@ -13,13 +13,15 @@ from typing import Any
 from airflow.sdk import BaseNotifier
 
 from amazon_sage import settings
-from amazon_sage.core.alerts import NoticeRateLimit, SmtpSettings, render, send_email, send_webhook
+from amazon_sage.core.counts import PhaseCounts
 
 log = logging.getLogger(__name__)
 
 
 def _deliver(payload: dict[str, Any]) -> None:
     from airflow.sdk import BaseHook
+
+    from amazon_sage.core.alerts import SmtpSettings, render, send_email, send_webhook
 
     channel = settings.get("NOTIFY_CHANNEL").strip().lower()
     if channel == "none":
@@ -68,16 +70,18 @@ class SellerAlertNotifier(BaseNotifier):
                                 "task."})
 
 
-def notify_failed_records(context: Any, kind: str, failures: list[tuple[str, str]], counts: dict[str, int]) -> None:
+def notify_failed_records(context: Any, kind: str, failures: list[tuple[str, str]], counts: PhaseCounts) -> None:
     """A separate notice when records (orders, SKUs) failed, at most once per DAG per period."""
     if not failures or settings.get("NOTIFY_CHANNEL").strip().lower() == "none":
         return
     dag_id = context["dag"].dag_id
+    from amazon_sage.core.alerts import NoticeRateLimit
+
     limiter = NoticeRateLimit(settings.work_root() / ".notices.json",
                               settings.get_int("NOTIFY_RECORDS_EVERY_MINUTES") * 60)
     if not limiter.allow(f"records:{dag_id}"):
         log.info("%d failed %s not notified: a notice went out less than NOTIFY_RECORDS_EVERY_MINUTES ago",
                  len(failures), kind)
         return
-    _deliver({"event": f"failed {kind}", "dag_id": dag_id, "run_id": context.get("run_id"), "counts": counts,
+    _deliver({"event": f"failed {kind}", "dag_id": dag_id, "run_id": context.get("run_id"), "counts": counts.as_dict(),
               "records": [f"{record_id}: {error}" for record_id, error in failures[:50]]})

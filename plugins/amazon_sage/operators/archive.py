@@ -8,9 +8,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
-from amazon_sage.core.archive.run_archive import ArchiveError, apply_retention, archive_run
-from amazon_sage.hooks.archive_destination import open_archive_store
-from amazon_sage.operators.run_context import run_folder_of
+from amazon_sage.core.counts import PhaseCounts
+from amazon_sage.operators.run_context import pull_counts, push_counts, run_folder_of
 
 
 class ArchiveWorkflowDataOperator(BaseOperator):
@@ -27,11 +26,12 @@ class ArchiveWorkflowDataOperator(BaseOperator):
         self.destination = destination
 
     def execute(self, context: Any) -> str:
+        from amazon_sage.core.archive.run_archive import ArchiveError, apply_retention, archive_run
+        from amazon_sage.hooks.archive_destination import open_archive_store
+
         dag = context["dag"]
-        ti = context["ti"]
         upstream = [task_id for task_id in dag.task_ids if task_id != self.task_id]
-        counts = {task_id: value for task_id in upstream
-                  if (value := ti.xcom_pull(task_ids=task_id, key="counts")) is not None}
+        counts = {task_id: value for task_id in upstream if (value := pull_counts(context, task_id)) is not None}
         try:
             store = open_archive_store(self.destination)
             uri, manifest = archive_run(run_folder_of(context, create=False), store, dag_id=dag.dag_id,
@@ -44,6 +44,6 @@ class ArchiveWorkflowDataOperator(BaseOperator):
         self.log.info("Archived the run's files to %s", uri)
         if deleted:
             self.log.info("Retention removed %d old archive(s): %s", len(deleted), ", ".join(a.name for a in deleted))
-        ti.xcom_push(key="counts", value={"in": len(manifest.get("files", [])), "out": 1, "failed": 0,
-                                          "skipped": 0, "deleted_by_retention": len(deleted)})
+        push_counts(context, PhaseCounts(len(manifest.get("files", [])), 1,
+                                         details={"deleted_by_retention": len(deleted)}))
         return uri

@@ -10,9 +10,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from amazon_sage import settings
-from amazon_sage.core.mapping.chunked_mapping import apply_mapping_in_chunks
-from amazon_sage.core.mapping.xslt import MappingError, apply_mapping, count_elements, has_element
-from amazon_sage.operators.run_context import run_folder_of
+from amazon_sage.core.counts import PhaseCounts
+from amazon_sage.operators.run_context import push_counts, run_folder_of
 
 
 class AutoMapperOperator(BaseOperator):
@@ -41,23 +40,31 @@ class AutoMapperOperator(BaseOperator):
         self.parameters = parameters or {}
 
     def execute(self, context: Any) -> str:
+        from amazon_sage.core.xml_files import XmlFileError
+
+        try:
+            return self._map(context)
+        except XmlFileError as exc:
+            raise AirflowException(str(exc)) from None
+
+    def _map(self, context: Any) -> str:
+        from amazon_sage.core.mapping.chunked_mapping import apply_mapping_in_chunks
+        from amazon_sage.core.mapping.xslt import apply_mapping, count_elements, has_element
+
         output = run_folder_of(context) / self.output_name
         if self.skip_without and not has_element(Path(self.input_file), self.skip_without):
             raise AirflowSkipException(f"{Path(self.input_file).name} has no <{self.skip_without}> records: "
                                        "nothing to map or send.")
-        try:
-            if self.records:  # record-wise: stream in chunks, so memory stays flat at any size
-                apply_mapping_in_chunks(Path(self.input_file), Path(self.mapping), output, self.parameters,
-                                        record=self.records[0], output_records=self.records[1],
-                                        threads=settings.get_int("MAPPING_THREADS"))
-            else:
-                apply_mapping(Path(self.input_file), Path(self.mapping), output, self.parameters)
-        except MappingError as exc:
-            raise AirflowException(str(exc)) from None
+        if self.records:  # record-wise: stream in chunks, so memory stays flat at any size
+            apply_mapping_in_chunks(Path(self.input_file), Path(self.mapping), output, self.parameters,
+                                    record=self.records[0], output_records=self.records[1],
+                                    threads=settings.get_int("MAPPING_THREADS"))
+        else:
+            apply_mapping(Path(self.input_file), Path(self.mapping), output, self.parameters)
         if self.records:
             read = count_elements(Path(self.input_file), self.records[0])
             written = count_elements(output, self.records[1])
-            context["ti"].xcom_push(key="counts", value={"in": read, "out": written, "failed": 0, "skipped": 0})
+            push_counts(context, PhaseCounts(read, written))
             self.log.info("Auto Mapper summary: %d records in, %d out (%s -> %s with %s)", read, written,
                           Path(self.input_file).name, output.name, Path(self.mapping).name)
         else:

@@ -10,9 +10,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from amazon_sage import settings
-from amazon_sage.core.orders.amazon_orders_xml import write_orders_xml
-from amazon_sage.core.orders.download_window import download_window, parse_instant
-from amazon_sage.operators.run_context import as_list, run_folder_of
+from amazon_sage.core.counts import PhaseCounts
+from amazon_sage.operators.run_context import as_list, push_counts, run_folder_of
 
 OUTPUT_FILE = "amazon_orders.xml"
 
@@ -42,6 +41,8 @@ class AmazonDownloadOrdersOperator(BaseOperator):
         self.overlap_minutes = overlap_minutes
 
     def execute(self, context: Any) -> str:
+        from amazon_sage.core.orders.amazon_orders_xml import write_orders_xml
+        from amazon_sage.core.orders.download_window import download_window, parse_instant
         from amazon_sage.hooks.selling_partner import SellingPartnerHook
 
         statuses = as_list(self.order_statuses) or settings.get_list("ORDER_STATUSES")
@@ -69,9 +70,9 @@ class AmazonDownloadOrdersOperator(BaseOperator):
                                    fulfillment_statuses=statuses)
         counts = write_orders_xml(pages, output, window={**window.iso(), "sellerId": hook.seller_id},
                                   export_date=export_date)
-        summary = {"in": counts.received, "out": counts.written, "failed": 0,
-                   "skipped": counts.before_export_date + counts.repeated, "pages": counts.pages}
-        context["ti"].xcom_push(key="counts", value=summary)
+        push_counts(context, PhaseCounts(counts.received, counts.written,
+                                         skipped=counts.before_export_date + counts.repeated,
+                                         details={"pages": counts.pages}))
         self.log.info("Download Orders summary: %d pages, %d orders received, %d written, %d before Export Date, "
                       "%d repeated while paging; by status %s", counts.pages, counts.received, counts.written,
                       counts.before_export_date, counts.repeated, counts.statuses)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import pyodbc
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
-from amazon_sage.core.sage.stock_export import StockExportError, export_stock, stock_query
-from amazon_sage.operators.run_context import run_folder_of
+from amazon_sage.core.counts import PhaseCounts
+from amazon_sage.operators.run_context import push_counts, run_folder_of
 
 OUTPUT_FILE = "zynk_stock_records.xml"
 
@@ -34,6 +33,9 @@ class Sage50ExportStockRecordsOperator(BaseOperator):
         self.published_only = published_only
 
     def execute(self, context: Any) -> str:
+        import pyodbc
+
+        from amazon_sage.core.sage.stock_export import StockExportError, export_stock, stock_query
         from amazon_sage.hooks.sage50 import Sage50Hook
 
         mode = str(self.export_mode or settings.get("STOCK_EXPORT_MODE")).strip().capitalize()
@@ -54,7 +56,7 @@ class Sage50ExportStockRecordsOperator(BaseOperator):
             raise hook.explain(exc) from None
         finally:
             connection.close()
-        context["ti"].xcom_push(key="counts", value={"in": count, "out": count, "failed": 0, "skipped": 0})
+        push_counts(context, PhaseCounts(count, count))
         window = "" if mode == "All" else f" changed from {start} to {end}"
         self.log.info("Export Stock Records summary: %d products (mode %s%s)", count, mode, window)
         return str(output)

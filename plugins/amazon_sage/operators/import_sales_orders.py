@@ -6,15 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pyodbc
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
-from amazon_sage.core.mapping.xslt import MappingError
-from amazon_sage.core.sage.order_import import import_sales_orders
-from amazon_sage.notifiers.seller_alert import notify_failed_records
-from amazon_sage.operators.run_context import as_list, run_folder_of
+from amazon_sage.operators.run_context import as_list, push_counts, run_folder_of
 
 MAX_LISTED = 50
 
@@ -40,7 +36,12 @@ class Sage50ImportSalesOrdersOperator(BaseOperator):
         self.unknown_sku_action = unknown_sku_action
 
     def execute(self, context: Any) -> str:
+        import pyodbc
+
+        from amazon_sage.core.sage.order_import import import_sales_orders
+        from amazon_sage.core.xml_files import XmlFileError
         from amazon_sage.hooks.sage50 import Sage50Hook
+        from amazon_sage.notifiers.seller_alert import notify_failed_records
 
         hook = Sage50Hook(self.sage_conn_id)
         statuses = set(as_list(self.import_statuses) or settings.get_list("ORDER_STATUSES"))
@@ -49,7 +50,7 @@ class Sage50ImportSalesOrdersOperator(BaseOperator):
             result = import_sales_orders(Path(self.input_file), run_folder_of(context), hook.connect,
                                          import_statuses=statuses, unknown_sku_action=action,
                                          helper_processes=settings.get_int("IMPORT_HELPER_PROCESSES"))
-        except MappingError as exc:
+        except XmlFileError as exc:
             raise AirflowException(str(exc)) from None
         except pyodbc.Error as exc:
             raise hook.explain(exc) from None
@@ -57,15 +58,14 @@ class Sage50ImportSalesOrdersOperator(BaseOperator):
         ti.xcom_push(key="fail_file", value=str(result.fail_file))
         ti.xcom_push(key="skipped_file", value=str(result.skipped_file))
         counts = result.counts()
-        ti.xcom_push(key="counts", value={"in": counts["in"], "out": counts["imported"], "failed": counts["failed"],
-                                          "skipped": counts["skipped"], "duplicates": counts["duplicates"],
-                                          "attention": counts["attention"]})
+        push_counts(context, counts)
         for order_id, error in result.failures[:MAX_LISTED]:
             self.log.warning("Failed order %s: %s", order_id, error)
         for order_id, number in result.attention_orders:
             self.log.warning("NEEDS ATTENTION: order %s was cancelled on Amazon after import as Sage order %d; "
                              "review it in Sage (nothing was changed)", order_id, number)
         notify_failed_records(context, "orders", result.failures, counts)
-        self.log.info("Import Sales Orders summary: %(in)d in, %(imported)d imported, %(failed)d failed, "
-                      "%(skipped)d skipped (%(duplicates)d already in Sage), %(attention)d need attention", counts)
+        self.log.info("Import Sales Orders summary: %d in, %d imported, %d failed, %d skipped (%d already in Sage), "
+                      "%d need attention", counts.records_in, counts.records_out, counts.failed, counts.skipped,
+                      result.duplicates, result.attention)
         return str(result.success_file)

@@ -1,4 +1,4 @@
-"""What every phase operator needs from the task context: its run's working folder."""
+"""What every phase operator needs from the task context: its run's working folder and its counts."""
 
 from __future__ import annotations
 
@@ -6,12 +6,23 @@ from pathlib import Path
 from typing import Any
 
 from amazon_sage import settings
+from amazon_sage.core.counts import XCOM_KEY, PhaseCounts
 from amazon_sage.core.run_folder import run_folder
 
 
 def run_folder_of(context: Any, *, create: bool = True) -> Path:
     """The private working folder of this DAG run, created on first use unless ``create`` is false."""
     return run_folder(settings.work_root(), context["dag"].dag_id, context["run_id"], create=create)
+
+
+def push_counts(context: Any, counts: PhaseCounts) -> None:
+    """Publish the phase's record counts: XCom key ``counts``, read by the archive and the run report."""
+    context["ti"].xcom_push(key=XCOM_KEY, value=counts.as_dict())
+
+
+def pull_counts(context: Any, task_id: str) -> dict[str, int] | None:
+    """The counts ``task_id`` published in this run, or None if it published none."""
+    return context["ti"].xcom_pull(task_ids=task_id, key=XCOM_KEY)
 
 
 def as_list(value: Any) -> list[str]:

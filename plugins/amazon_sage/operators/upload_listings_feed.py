@@ -6,26 +6,26 @@ import json
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
-from lxml import etree
 
 from amazon_sage import settings
-from amazon_sage.core.feeds.feed_documents import FeedValidationError, build_feed_documents
-from amazon_sage.core.feeds.processing_report import FeedOutcome, SkuResult, apply_report
-from amazon_sage.core.files import atomic_output
-from amazon_sage.core.mapping.xslt import MappingError
-from amazon_sage.core.zynk_results import RecordFiles
-from amazon_sage.notifiers.seller_alert import notify_failed_records
-from amazon_sage.operators.run_context import run_folder_of
-from amazon_sage.triggers.listings_feed import ListingsFeedTrigger
+from amazon_sage.core.counts import PhaseCounts
+from amazon_sage.operators.run_context import push_counts, run_folder_of
+
+if TYPE_CHECKING:
+    from lxml import etree
+
+    from amazon_sage.core.feeds.processing_report import FeedOutcome, SkuResult
 
 MAX_LISTED = 50
 
 
 def _record(sku: str, message_id: int | None = None, feed_id: str | None = None) -> etree._Element:
+    from lxml import etree
+
     product = etree.Element("Product")
     etree.SubElement(product, "Sku").text = sku
     if message_id is not None:
@@ -64,7 +64,11 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
                 "rejected": folder / f"{stem}_rejected.json"}
 
     def execute(self, context: Any) -> Any:
+        from amazon_sage.core.feeds.feed_documents import FeedValidationError, build_feed_documents
+        from amazon_sage.core.files import atomic_output
+        from amazon_sage.core.xml_files import XmlFileError
         from amazon_sage.hooks.selling_partner import SellingPartnerHook
+        from amazon_sage.triggers.listings_feed import ListingsFeedTrigger
 
         paths = self._paths(context)
         hook = SellingPartnerHook(self.sp_api_conn_id)
@@ -73,7 +77,7 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
         try:
             build = build_feed_documents(Path(self.input_file), seller_id=hook.seller_id, out_dir=paths["folder"],
                                          stem=f"amazon_{self.feed_name}_feed")
-        except (FeedValidationError, MappingError) as exc:
+        except (FeedValidationError, XmlFileError) as exc:
             raise AirflowException(str(exc)) from None
         paths["rejected"].write_text(json.dumps(build.rejected))
         if not build.documents:
@@ -97,6 +101,7 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
                    timeout=timedelta(seconds=timeout) if timeout else None)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> str:
+        from amazon_sage.core.feeds.processing_report import apply_report
         from amazon_sage.hooks.selling_partner import SellingPartnerHook
 
         paths = self._paths(context)
@@ -133,6 +138,9 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
         return self._finish(context, results, rejected)
 
     def _finish(self, context: Any, results: list[SkuResult], rejected: list[tuple[str, str]]) -> str:
+        from amazon_sage.core.zynk_results import RecordFiles
+        from amazon_sage.notifiers.seller_alert import notify_failed_records
+
         paths = self._paths(context)
         with RecordFiles({"success": paths["success"], "fail": paths["fail"]}, "Products") as files:
             for result in results:
@@ -144,14 +152,14 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
             for sku, reason in rejected:
                 files.write("fail", _record(sku), errors=[reason], stage="Pre-validation")
         failed = [r for r in results if r.errors]
-        counts = {"in": len(results) + len(rejected), "out": len(results) - len(failed),
-                  "failed": len(failed) + len(rejected), "skipped": 0}
-        context["ti"].xcom_push(key="counts", value=counts)
+        counts = PhaseCounts(len(results) + len(rejected), len(results) - len(failed),
+                             failed=len(failed) + len(rejected))
+        push_counts(context, counts)
         for result in failed[:MAX_LISTED]:
             self.log.warning("Amazon rejected SKU %s: %s", result.sku, "; ".join(result.errors))
         for sku, reason in rejected[:MAX_LISTED]:
             self.log.warning("Not sent, SKU %s: %s", sku, reason)
         notify_failed_records(context, "SKUs", [(r.sku, "; ".join(r.errors)) for r in failed] + rejected, counts)
-        self.log.info("Upload %s feed summary: %d in, %d accepted, %d failed", self.feed_name, counts["in"],
-                      counts["out"], counts["failed"])
+        self.log.info("Upload %s feed summary: %d in, %d accepted, %d failed", self.feed_name, counts.records_in,
+                      counts.records_out, counts.failed)
         return str(paths["success"])

@@ -2,9 +2,11 @@
 
 For each run of the product's DAGs it shows the state, the times and every phase's counts
 (in, out, failed, skipped) as the tasks pushed them to XCom under the key ``counts``, plus
-the archive the run was zipped to. It is a FastAPI app served by Airflow's API server
-(see :mod:`amazon_sage_plugin`), behind Airflow's own login, and it reads only counts and
-ids, never the files' contents.
+the archive the run was zipped to. The DAGs and phases come from Airflow's own records: the
+product's DAGs are those whose tasks have the product's owner, and each phase is a task
+instance of the run, named by its display name (the Zynk phase), in the order the DAG runs
+them. It is a FastAPI app served by Airflow's API server (see :mod:`amazon_sage_plugin`),
+behind Airflow's own login, and it reads only counts and ids, never the files' contents.
 """
 
 from __future__ import annotations
@@ -15,17 +17,16 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import HTMLResponse
 
-DAG_IDS = ("amazon_orders_to_sage", "sage_stock_to_amazon_inventory", "sage_stock_to_amazon_prices")
-PHASES = {  # task id -> label, in the order of the DAGs
-    "download_orders": "Download Orders", "map_orders": "Auto Mapper", "import_sales_orders": "Import Sales Orders",
-    "export_stock_records": "Export Stock Records", "map_inventory": "Auto Mapper", "map_prices": "Auto Mapper",
-    "upload_inventory_feed": "Upload Inventory Feed", "upload_prices_feed": "Upload Price Feed",
-    "archive_workflow_data": "Archive",
-}
+from amazon_sage.core.counts import STANDARD_KEYS, XCOM_KEY
+from amazon_sage.dag_factories import OWNER
+
+ARCHIVE_TASK = "archive_workflow_data"  # its return value is the archive's URI
+SHOWN_DETAILS = ("duplicates", "attention")
 
 
 def runs_with_counts(dag_id: str | None = None, run_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Recent runs of the product's DAGs with each phase's state and counts."""
+    from airflow.models.dag import DagModel
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
@@ -33,30 +34,31 @@ def runs_with_counts(dag_id: str | None = None, run_id: str | None = None, limit
     from sqlalchemy import select
 
     with create_session() as session:
-        query = select(DagRun).where(DagRun.dag_id.in_([dag_id] if dag_id else DAG_IDS))
+        product_dags = select(DagModel.dag_id).where(DagModel.owners == OWNER)
+        query = select(DagRun).where(DagRun.dag_id.in_(product_dags))
+        if dag_id:
+            query = query.where(DagRun.dag_id == dag_id)
         if run_id:
             query = query.where(DagRun.run_id == run_id)
         runs = session.scalars(query.order_by(DagRun.run_after.desc()).limit(limit)).all()
-        keys = [(run.dag_id, run.run_id) for run in runs]
-        if not keys:
+        if not runs:
             return []
         wanted_runs = [run.run_id for run in runs]
-        states = {(ti.dag_id, ti.run_id, ti.task_id): ti.state for ti in session.scalars(
-            select(TaskInstance).where(TaskInstance.run_id.in_(wanted_runs)))}
+        # Upstream tasks weigh more (Airflow's default downstream weight rule), so this is the DAG's order.
+        instances: dict[tuple[str, str], list[Any]] = {}
+        for ti in session.scalars(select(TaskInstance).where(TaskInstance.run_id.in_(wanted_runs))
+                                  .order_by(TaskInstance.priority_weight.desc(), TaskInstance.task_id)):
+            instances.setdefault((ti.dag_id, ti.run_id), []).append(ti)
         xcoms = session.scalars(select(XComModel).where(XComModel.run_id.in_(wanted_runs),
-                                                        XComModel.key.in_(["counts", "return_value"]))).all()
+                                                        XComModel.key.in_([XCOM_KEY, "return_value"]))).all()
         values: dict[tuple[str, str, str, str], Any] = {
             (x.dag_id, x.run_id, x.task_id, x.key): XComModel.deserialize_value(x) for x in xcoms}
         report = []
         for run in runs:
-            phases = []
-            for task_id, label in PHASES.items():
-                state = states.get((run.dag_id, run.run_id, task_id))
-                if state is None:
-                    continue
-                phases.append({"task_id": task_id, "phase": label, "state": str(state),
-                               "counts": values.get((run.dag_id, run.run_id, task_id, "counts")) or {}})
-            archive = values.get((run.dag_id, run.run_id, "archive_workflow_data", "return_value"))
+            phases = [{"task_id": ti.task_id, "phase": ti.task_display_name, "state": str(ti.state),
+                       "counts": values.get((run.dag_id, run.run_id, ti.task_id, XCOM_KEY)) or {}}
+                      for ti in instances.get((run.dag_id, run.run_id), [])]
+            archive = values.get((run.dag_id, run.run_id, ARCHIVE_TASK, "return_value"))
             report.append({"dag_id": run.dag_id, "run_id": run.run_id, "state": str(run.state),
                            "run_type": str(run.run_type), "start": str(run.start_date or ""),
                            "end": str(run.end_date or ""), "phases": phases, "archive": archive})
@@ -69,7 +71,7 @@ def render_html(report: list[dict[str, Any]]) -> str:
         cells = "".join(
             f"<td class='{html.escape(p['state'])}'><b>{html.escape(p['phase'])}</b><br>{html.escape(p['state'])}"
             + "".join(f"<br>{html.escape(str(k))}: {html.escape(str(v))}" for k, v in p["counts"].items()
-                      if k in {"in", "out", "failed", "skipped", "duplicates", "attention"})
+                      if k in STANDARD_KEYS or k in SHOWN_DETAILS)
             + "</td>" for p in run["phases"])
         rows.append(f"<tr><td>{html.escape(run['dag_id'])}<br><small>{html.escape(run['run_id'])}</small></td>"
                     f"<td class='{html.escape(run['state'])}'>{html.escape(run['state'])}</td>"

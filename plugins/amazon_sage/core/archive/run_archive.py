@@ -21,10 +21,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
-
 from amazon_sage.core.archive.stores import ArchiveError, ArchiveStore, StoredArchive, sha256_file
 from amazon_sage.core.run_folder import safe_name
+from amazon_sage.core.xml_files import XmlFileError, iterparse_xml_file
 
 RECORD_ID_TAGS = ("orderId", "Sku")
 RETENTION_POLICIES = ("none", "count", "days")
@@ -43,12 +42,11 @@ def _record_ids(files: list[Path]) -> list[str]:
         if path.suffix != ".xml":
             continue
         try:
-            for _, element in etree.iterparse(str(path), tag=RECORD_ID_TAGS, resolve_entities=False,
-                                              no_network=True, load_dtd=False, huge_tree=True):
+            for _, element in iterparse_xml_file(path, tag=RECORD_ID_TAGS):
                 if element.text and element.text.strip():
                     ids.add(element.text.strip())
                 element.clear()
-        except etree.XMLSyntaxError:
+        except XmlFileError:
             continue  # a broken file is archived as it is; it just adds no ids
     return sorted(ids)
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import fastjsonschema
 import jsonschema
-from lxml import etree
 
 from amazon_sage.core.feeds.xml_json import JsonConversionError, dumps_default, to_json
 from amazon_sage.core.files import atomic_output
 from amazon_sage.core.mapping.xslt import MappingError
+from amazon_sage.core.xml_files import iterparse_xml_file
 
 # Amazon's schema ships inside the package (amazon_schemas/README.md names its source).
 SCHEMAS = Path(__file__).resolve().parent / "amazon_schemas"
@@ -121,20 +121,18 @@ def validate_document(document: dict[str, Any], name: str) -> None:
 
 
 def _iter_mapped(path: Path) -> Iterator[tuple[str, Any]]:
-    try:
-        for _, element in etree.iterparse(str(path), events=("end",), tag=("message", "rejected"),
-                                          resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True):
-            if element.tag == "message":
-                yield "message", to_json(element)
-            else:
-                yield "rejected", (element.get("sku") or "", (element.text or "").strip())
-            element.clear()
-            while element.getprevious() is not None:
-                del element.getparent()[0]
-    except etree.XMLSyntaxError as exc:
-        raise MappingError(f"Mapped file {path}:{exc.lineno} is not well-formed XML: {exc.msg}") from None
-    except JsonConversionError as exc:
-        raise MappingError(f"Mapped file {path}: {exc}") from None
+    for _, element in iterparse_xml_file(path, "Mapped file", events=("end",), tag=("message", "rejected")):
+        if element.tag == "message":
+            try:
+                message = to_json(element)
+            except JsonConversionError as exc:
+                raise MappingError(f"Mapped file {path}: {exc}") from None
+            yield "message", message
+        else:
+            yield "rejected", (element.get("sku") or "", (element.text or "").strip())
+        element.clear()
+        while element.getprevious() is not None:
+            del element.getparent()[0]
 
 
 def build_feed_documents(mapped: Path, *, seller_id: str, out_dir: Path, stem: str,

@@ -36,13 +36,8 @@ from typing import Any
 from lxml import etree
 
 from amazon_sage.core.files import atomic_output
-from amazon_sage.core.mapping.xslt import (
-    MappingError,
-    describe_error_log,
-    load_mapping,
-    secure_parser,
-    string_parameters,
-)
+from amazon_sage.core.mapping.xslt import MappingError, describe_error_log, load_mapping, string_parameters
+from amazon_sage.core.xml_files import XmlFileError, iterparse_xml_file, require_file, secure_parser
 
 IN_FLIGHT_PER_THREAD = 2  # chunks queued per thread: enough to keep it busy, few enough to bound memory
 
@@ -135,8 +130,7 @@ def apply_mapping_in_chunks(input_file: Path, mapping: Path, output_file: Path,
     if threads < 0 or chunk_size < 1:
         raise ValueError(f"threads must be 0 (one per core) or more, and chunk_size 1 or more; "
                          f"got threads={threads}, chunk_size={chunk_size}")
-    if not input_file.is_file():
-        raise MappingError(f"Input file {input_file} does not exist")
+    require_file(input_file)
     mapper = _ChunkMapper(input_file, mapping, parameters or {}, wanted)
     mapper.transform()  # a broken stylesheet fails here, before any input is read
     threads = threads or available_cores()
@@ -258,14 +252,13 @@ def _cut_chunks(input_file: Path, record: str, chunk_size: int, block: int = 1 <
 def _wrapper(input_file: Path, record: str) -> tuple[bytes, bytes, int]:
     """The open and close tags of the records' ancestors, and the depth of their parent below the root."""
     try:
-        for _, element in etree.iterparse(str(input_file), events=("start",), tag=record, resolve_entities=False,
-                                          no_network=True, load_dtd=False, huge_tree=True):
+        for _, element in iterparse_xml_file(input_file, events=("start",), tag=record):
             ancestors = [etree.Element(a.tag, dict(a.attrib), nsmap=dict(a.nsmap))
                          for a in reversed(list(element.iterancestors()))]
             break
         else:
             raise _CutUnsafe  # no records
-    except etree.XMLSyntaxError:
+    except XmlFileError:
         raise _CutUnsafe from None  # the careful way names the line
     if not ancestors:
         raise _CutUnsafe  # the record is the root
@@ -296,26 +289,21 @@ def _parsed_chunks(input_file: Path, record: str, chunk_size: int) -> Iterator[_
         return etree.ElementTree(source)
 
     yielded = False
-    try:
-        for _, first in etree.iterparse(str(input_file), events=("start",), resolve_entities=False,
-                                        no_network=True, load_dtd=False, huge_tree=True):
-            path = [(first.tag, dict(first.attrib))]  # the root, in case there are no records
-            break
-        tags: list[str] | None = None
-        for _, element in etree.iterparse(str(input_file), events=("end",), tag=record, resolve_entities=False,
-                                          no_network=True, load_dtd=False, huge_tree=True):
-            ancestors = list(element.iterancestors())[::-1]
-            if tags is None:
-                tags = [a.tag for a in ancestors]
-                path = [(a.tag, dict(a.attrib)) for a in ancestors]
-            elif [a.tag for a in ancestors] != tags:
-                continue  # a same-named element elsewhere in the tree is not a record
-            element.getparent().remove(element)  # a finished record leaves the parse tree
-            chunk.append(element)
-            if len(chunk) >= chunk_size:
-                yielded = True
-                yield _ParsedChunk(document())
-    except etree.XMLSyntaxError as exc:
-        raise MappingError(f"Input file {input_file}:{exc.lineno} is not well-formed XML: {exc.msg}") from None
+    for _, first in iterparse_xml_file(input_file, events=("start",)):
+        path = [(first.tag, dict(first.attrib))]  # the root, in case there are no records
+        break
+    tags: list[str] | None = None
+    for _, element in iterparse_xml_file(input_file, events=("end",), tag=record):
+        ancestors = list(element.iterancestors())[::-1]
+        if tags is None:
+            tags = [a.tag for a in ancestors]
+            path = [(a.tag, dict(a.attrib)) for a in ancestors]
+        elif [a.tag for a in ancestors] != tags:
+            continue  # a same-named element elsewhere in the tree is not a record
+        element.getparent().remove(element)  # a finished record leaves the parse tree
+        chunk.append(element)
+        if len(chunk) >= chunk_size:
+            yielded = True
+            yield _ParsedChunk(document())
     if chunk or not yielded:
         yield _ParsedChunk(document())

@@ -14,16 +14,11 @@ from pathlib import Path
 from lxml import etree
 
 from amazon_sage.core.files import atomic_output
+from amazon_sage.core.xml_files import XmlFileError, iterparse_xml_file, parse_xml_file
 
 
-class MappingError(Exception):
-    """The input or the mapping is broken; the message gives file, line and cause."""
-
-
-def secure_parser() -> etree.XMLParser:
-    """An XML parser that never expands entities, loads DTDs or touches the network."""
-    return etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, dtd_validation=False,
-                           huge_tree=True, remove_blank_text=False)
+class MappingError(XmlFileError):
+    """The mapping is broken or failed on its input; the message gives file, line and cause."""
 
 
 def describe_error_log(log: etree._ListErrorLog, fallback_file: Path) -> str:
@@ -35,20 +30,9 @@ def describe_error_log(log: etree._ListErrorLog, fallback_file: Path) -> str:
     return f"{where}: {messages}"
 
 
-def parse_file(path: Path, what: str) -> etree._ElementTree:
-    """Parse ``path`` securely; raise :class:`MappingError` naming the file and line."""
-    if not path.is_file():
-        raise MappingError(f"{what} {path} does not exist")
-    try:
-        return etree.parse(str(path), secure_parser())
-    except etree.XMLSyntaxError as exc:
-        line = exc.lineno if exc.lineno else "?"
-        raise MappingError(f"{what} {path}:{line} is not well-formed XML: {exc.msg}") from None
-
-
 def load_mapping(mapping: Path) -> etree.XSLT:
     """Compile an XSLT 1.0 stylesheet with all file and network access denied."""
-    doc = parse_file(mapping, "Mapping")
+    doc = parse_xml_file(mapping, "Mapping")
     try:
         return etree.XSLT(doc, access_control=etree.XSLTAccessControl.DENY_ALL)
     except etree.XSLTParseError as exc:
@@ -67,7 +51,7 @@ def apply_mapping(input_file: Path, mapping: Path, output_file: Path,
     ``parameters`` are passed as XSLT string parameters (``<xsl:param name="TaxRate"/>``).
     """
     transform = load_mapping(mapping)
-    source = parse_file(input_file, "Input file")
+    source = parse_xml_file(input_file, "Input file")
     params = string_parameters(parameters)
     try:
         result = transform(source, **params)
@@ -84,15 +68,11 @@ def apply_mapping(input_file: Path, mapping: Path, output_file: Path,
 def count_elements(path: Path, tags: str | tuple[str, ...], *, stop_at: int | None = None) -> int:
     """How many ``tags`` elements ``path`` holds (streaming; stops counting at ``stop_at``)."""
     count = 0
-    try:
-        for _, element in etree.iterparse(str(path), tag=tags, resolve_entities=False, no_network=True,
-                                          load_dtd=False, huge_tree=True):
-            count += 1
-            element.clear()
-            if stop_at is not None and count >= stop_at:
-                break
-    except etree.XMLSyntaxError as exc:
-        raise MappingError(f"Input file {path}:{exc.lineno} is not well-formed XML: {exc.msg}") from None
+    for _, element in iterparse_xml_file(path, tag=tags):
+        count += 1
+        element.clear()
+        if stop_at is not None and count >= stop_at:
+            break
     return count
 
 

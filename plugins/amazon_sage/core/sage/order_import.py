@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from amazon_sage.core.counts import PhaseCounts
 from amazon_sage.core.sage.check_helpers import order_preparer
 from amazon_sage.core.sage.order_checks import FAIL, WRITE, PreparedOrder
 from amazon_sage.core.sage.order_reader import iter_sales_order_elements
@@ -53,9 +54,10 @@ class ImportResult:
     failures: list[tuple[str, str]] = field(default_factory=list)
     attention_orders: list[tuple[str, int]] = field(default_factory=list)
 
-    def counts(self) -> dict[str, int]:
-        return {"in": self.read, "imported": self.imported, "failed": self.failed, "skipped": self.skipped,
-                "duplicates": self.duplicates, "attention": self.attention}
+    def counts(self) -> PhaseCounts:
+        """In, imported (out), failed and skipped, with duplicates and cancellations needing attention."""
+        return PhaseCounts(self.read, self.imported, failed=self.failed, skipped=self.skipped,
+                           details={"duplicates": self.duplicates, "attention": self.attention})
 
 
 class _Journal:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from amazon_sage.core.mapping.xslt import MappingError
+from amazon_sage.core.xml_files import iterparse_xml_file
 
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 
@@ -185,21 +185,15 @@ def parse_sales_order(element: etree._Element) -> SalesOrder:
 def iter_sales_order_elements(path: Path) -> Iterator[etree._Element]:
     """Yield each ``SalesOrder`` element of ``path`` in document order, streaming.
 
-    Raises :class:`MappingError` with the file and line when the file is not well-formed.
+    Raises :class:`~amazon_sage.core.xml_files.XmlFileError` with the file and line when the file is
+    missing or not well-formed.
     Each element is detached from the document when the caller asks for the next one, so
     memory stays flat, and an element the caller keeps stays whole (it need not copy it).
     """
-    if not path.is_file():
-        raise MappingError(f"Input file {path} does not exist")
-    context = etree.iterparse(str(path), events=("end",), tag="SalesOrder", resolve_entities=False,
-                              load_dtd=False, no_network=True, huge_tree=True)
-    try:
-        for _, element in context:
-            parent = element.getparent()
-            if parent is not None and parent.tag != "SalesOrders":
-                continue
-            yield element
-            if parent is not None:  # a lone SalesOrder as the root has nothing to leave
-                parent.remove(element)
-    except etree.XMLSyntaxError as exc:
-        raise MappingError(f"Input file {path}:{exc.lineno} is not well-formed XML: {exc.msg}") from None
+    for _, element in iterparse_xml_file(path, events=("end",), tag="SalesOrder"):
+        parent = element.getparent()
+        if parent is not None and parent.tag != "SalesOrders":
+            continue
+        yield element
+        if parent is not None:  # a lone SalesOrder as the root has nothing to leave
+            parent.remove(element)
