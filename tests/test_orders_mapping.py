@@ -304,3 +304,34 @@ def test_amounts_with_more_than_pence_round_half_up_like_decimals(tmp_path: Path
     first = parse_sales_order(next(iter_sales_order_elements(tmp_path / "zynk_orders.xml")))
     assert first.lines[0].total_net + first.lines[0].total_tax == Decimal("1.01") * first.lines[0].quantity
     assert checked > 300
+
+
+def test_a_file_cut_at_a_record_boundary_is_refused_and_leaves_no_output(tmp_path: Path) -> None:
+    """Only the closing root tag is missing: every chunk parses, yet the file is not whole."""
+    source = tmp_path / "amazon_orders.xml"
+    write_orders_xml([{"orders": generate_orders(40, ORDERS_START, days=1)}], source, window={})
+    cut = tmp_path / "cut.xml"
+    cut.write_text(source.read_text(encoding="utf-8").replace("</Orders>", ""), encoding="utf-8")
+    output = tmp_path / "zynk_orders.xml"
+    with pytest.raises(XmlFileError, match=r"cut.xml:\d+ is not well-formed XML"):
+        apply_mapping_in_chunks(cut, MAPPING, output, settings.orders_mapping_parameters(), record="Order",
+                                output_records="SalesOrder", chunk_size=5, threads=2)
+    assert not output.exists() and not list(tmp_path.glob("*.tmp*"))
+
+
+def test_records_the_mapping_does_not_find_are_an_error_naming_what_was_found(tmp_path: Path) -> None:
+    source = tmp_path / "amazon_orders.xml"
+    write_orders_xml([{"orders": generate_orders(8, ORDERS_START, days=1)}], source, window={})
+    renamed = tmp_path / "order_list.xml"
+    renamed.write_text(source.read_text(encoding="utf-8").replace("<Orders", "<OrderList")
+                       .replace("</Orders>", "</OrderList>"), encoding="utf-8")
+    output = tmp_path / "zynk_orders.xml"
+    with pytest.raises(MappingError, match=r"made no <SalesOrder> from the \d+ <Order> records of .*order_list.xml "
+                                           r"\(root element <OrderList>\)"):
+        apply_mapping_in_chunks(renamed, MAPPING, output, settings.orders_mapping_parameters(), record="Order",
+                                output_records="SalesOrder")
+    assert not output.exists()
+    empty = tmp_path / "no_orders.xml"
+    empty.write_text("<Orders/>")  # a window without orders still maps, to an empty document
+    apply_mapping_in_chunks(empty, MAPPING, output, record="Order", output_records="SalesOrder")
+    assert etree.parse(str(output)).getroot().find("SalesOrders") is not None

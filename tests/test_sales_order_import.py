@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +16,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 from lxml import etree
 
-from amazon_sage.core.sage.order_import import import_sales_orders
+from amazon_sage.core.sage.order_import import ImportInterrupted, import_sales_orders
+from amazon_sage.core.xml_files import XmlFileError
 from amazon_sage.hooks.sage50 import Sage50Hook
 from sandbox.airflow_env import sage_connection
 from sandbox.order_generator import generate_orders
@@ -147,7 +150,8 @@ import sys
 from pathlib import Path
 sys.path[:0] = {paths!r}
 import pyodbc
-from amazon_sage.core.sage.order_import import import_sales_orders
+from amazon_sage.core.sage.order_import import ImportInterrupted, import_sales_orders
+from amazon_sage.core.xml_files import XmlFileError
 from sandbox.sample_company import odbc_connection_string
 import_sales_orders(Path({zynk!r}), Path({folder!r}),
                     lambda: pyodbc.connect(odbc_connection_string(Path({company!r})), autocommit=False),
@@ -183,3 +187,89 @@ def test_killed_import_resumes_exactly_once(tmp_path, product_env, company) -> N
     result = _import(zynk, run)  # the task's retry, in the same run folder
     assert_sage_matches_amazon(company, orders)
     assert result.imported + result.duplicates == len(sage_rows(company, "SELECT ORDER_NUMBER FROM SALES_ORDER"))
+
+
+def test_a_file_cut_short_is_refused_before_anything_reaches_sage(tmp_path, product_env, company) -> None:
+    """Cut at 60% of its orders, the file fails naming its line, with no order in Sage and no result file."""
+    zynk, _ = mapped_orders(tmp_path / "in", count=600, seed=21)
+    text = zynk.read_bytes()
+    ends = [m.end() for m in re.finditer(rb"</SalesOrder>", text)]
+    cut = tmp_path / "cut.xml"
+    cut.write_bytes(text[:ends[len(ends) * 6 // 10]])
+    with pytest.raises(XmlFileError, match=rf"{cut}:\d+ is not well-formed XML"):
+        _import(cut, tmp_path / "run")
+    assert sage_rows(company, "SELECT COUNT(*) AS N FROM SALES_ORDER")[0]["N"] == 0
+    assert not list((tmp_path / "run").glob("zynk_orders_*.xml"))
+
+
+def test_a_connection_lost_after_some_orders_lists_them_and_a_retry_finishes_once(tmp_path, product_env, company,
+                                                                                  monkeypatch) -> None:
+    """Sage goes away mid-import (another program locks it): the success file lists what is in Sage."""
+    monkeypatch.setenv("AIRFLOW_CONN_SAGE50_DEFAULT",
+                       sage_connection(company).replace('"Timeout": "5000"', '"Timeout": "200"'))
+    zynk, orders = mapped_orders(tmp_path / "in", count=1500, seed=22)
+    run = tmp_path / "run"
+    outcome: dict[str, BaseException] = {}
+
+    def run_import() -> None:
+        try:
+            _import(zynk, run)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    importer = threading.Thread(target=run_import)
+    importer.start()
+    other_program = sqlite3.connect(company, timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not other_program.execute(
+                "SELECT COUNT(*) FROM SALES_ORDER").fetchone()[0]:
+            time.sleep(0.005)
+        other_program.execute("BEGIN EXCLUSIVE")  # holds Sage until the import has given up
+        importer.join(60)
+    finally:
+        other_program.rollback()
+        other_program.close()
+    error = outcome.get("error")
+    assert isinstance(error, ImportInterrupted), error
+    partial = sage_rows(company, "SELECT COUNT(*) AS N FROM SALES_ORDER")[0]["N"]
+    assert 0 < partial < 1200, "the import was not interrupted in the middle"
+    listed = etree.parse(str(run / "zynk_orders_success.xml")).getroot().findall("SalesOrders/SalesOrder")
+    assert len(listed) == partial == error.result.imported
+    assert f"{partial} orders were committed to Sage" in str(error) and "exactly once" in str(error)
+    assert "is locked by another user or program" in str(Sage50Hook().explain(error.cause))
+
+    retried = _import(zynk, run)  # the task's retry, in the same run folder
+    assert_sage_matches_amazon(company, orders)
+    assert retried.imported == len(sage_rows(company, "SELECT ORDER_NUMBER FROM SALES_ORDER"))
+    assert retried.duplicates == 0
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    ("<Orders><SalesOrder><Id>1</Id></SalesOrder></Orders>", "root element is <Orders>"),
+    ("<Company><Orders><SalesOrder><Id>1</Id></SalesOrder></Orders></Company>", "<SalesOrder> is inside <Orders>"),
+])
+def test_orders_where_zynk_does_not_put_them_are_an_error_not_an_empty_import(tmp_path, product_env, company,
+                                                                              text, found) -> None:
+    zynk = tmp_path / "zynk_orders.xml"
+    zynk.write_text(text)
+    with pytest.raises(XmlFileError, match=f"{zynk}.*{re.escape(found)}"):
+        _import(zynk, tmp_path / "run")
+    empty = tmp_path / "empty.xml"
+    empty.write_text("<Company><SalesOrders/></Company>")  # a genuinely empty window stays a success
+    assert _import(empty, tmp_path / "run2").read == 0
+
+
+def test_an_entity_reference_fails_its_order_instead_of_emptying_a_field(tmp_path, product_env, company) -> None:
+    zynk, _ = mapped_orders(tmp_path / "in", count=10, seed=23)
+    text = zynk.read_text(encoding="utf-8")
+    first_name = re.search(r"<Forename>([^<]+)</Forename>", text).group(0)
+    doctyped = text.replace("<Company", '<!DOCTYPE Company [<!ENTITY who "Mallory">]>\n<Company', 1)
+    doctyped = doctyped.replace(first_name, "<Forename>&who;</Forename>", 1)
+    zynk.write_text(doctyped, encoding="utf-8")
+    first_order = re.search(r"<SalesOrder>\s*<Id>([^<]+)</Id>", text).group(1)
+    result = _import(zynk, tmp_path / "run")
+    failures = dict(result.failures)
+    assert "<Forename> holds the entity reference &who;" in failures[first_order]
+    assert sage_rows(company, "SELECT COUNT(*) AS N FROM SALES_ORDER WHERE CUST_ORDER_NUMBER = ?",
+                     first_order)[0]["N"] == 0

@@ -38,7 +38,7 @@ class Sage50ImportSalesOrdersOperator(BaseOperator):
     def execute(self, context: Any) -> str:
         import pyodbc
 
-        from amazon_sage.core.sage.order_import import import_sales_orders
+        from amazon_sage.core.sage.order_import import ImportInterrupted, import_sales_orders
         from amazon_sage.core.xml_files import XmlFileError
         from amazon_sage.hooks.sage50 import Sage50Hook
         from amazon_sage.notifiers.seller_alert import notify_failed_records
@@ -54,6 +54,10 @@ class Sage50ImportSalesOrdersOperator(BaseOperator):
             raise AirflowException(str(exc)) from None
         except pyodbc.Error as exc:
             raise hook.explain(exc) from None
+        except ImportInterrupted as exc:
+            push_counts(context, exc.result.counts())  # the run report shows what did get in
+            cause = hook.explain(exc.cause) if isinstance(exc.cause, pyodbc.Error) else exc.cause
+            raise AirflowException(f"{cause} {exc.what_happened()}.") from None
         ti = context["ti"]
         ti.xcom_push(key="fail_file", value=str(result.fail_file))
         ti.xcom_push(key="skipped_file", value=str(result.skipped_file))

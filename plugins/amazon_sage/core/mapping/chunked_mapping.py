@@ -37,7 +37,13 @@ from lxml import etree
 
 from amazon_sage.core.files import atomic_output
 from amazon_sage.core.mapping.xslt import MappingError, describe_error_log, load_mapping, string_parameters
-from amazon_sage.core.xml_files import XmlFileError, iterparse_xml_file, require_file, secure_parser
+from amazon_sage.core.xml_files import (
+    XmlFileError,
+    check_well_formed,
+    iterparse_xml_file,
+    root_tag,
+    secure_parser,
+)
 
 IN_FLIGHT_PER_THREAD = 2  # chunks queued per thread: enough to keep it busy, few enough to bound memory
 
@@ -60,8 +66,9 @@ class _MappedChunk:
 class _ChunkMapper:
     """Maps one chunk per call, with a stylesheet compiled once per thread."""
 
-    def __init__(self, input_file: Path, mapping: Path, parameters: Mapping[str, str], wanted: tuple[str, ...]):
-        self.input_file, self.mapping, self.wanted = input_file, mapping, wanted
+    def __init__(self, input_file: Path, mapping: Path, parameters: Mapping[str, str], wanted: tuple[str, ...],
+                 record: str):
+        self.input_file, self.mapping, self.wanted, self.record = input_file, mapping, wanted, record
         self.parameters = string_parameters(parameters)
         self._local = threading.local()
 
@@ -95,21 +102,25 @@ class _OrderedWriter:
     def __init__(self, raw: Any, xf: Any, stack: ExitStack):
         self.raw, self.xf, self.stack = raw, xf, stack
         self.opened = False
+        self.answer_without_records = b""
 
-    def write(self, mapped: _MappedChunk, *, last: bool) -> None:
+    def write(self, mapped: _MappedChunk) -> None:
+        if not mapped.count:
+            if not self.opened:
+                self.answer_without_records = mapped.whole
+            return
         if not self.opened:
-            if mapped.count:
-                self.xf.write_declaration()
-                for tag, attrib, nsmap in mapped.container:
-                    self.stack.enter_context(self.xf.element(tag, attrib, nsmap=nsmap or None))
-                self.opened = True
-            elif last:  # no records anywhere: the mapping's own answer to an input without records
-                self.xf.write(etree.fromstring(mapped.whole, secure_parser()))
-                self.opened = True
-                return
-        if mapped.count:
-            self.xf.flush()  # the container's open tags go out before the records' bytes
-            self.raw.write(mapped.records)
+            self.xf.write_declaration()
+            for tag, attrib, nsmap in mapped.container:
+                self.stack.enter_context(self.xf.element(tag, attrib, nsmap=nsmap or None))
+            self.opened = True
+        self.xf.flush()  # the container's open tags go out before the records' bytes
+        self.raw.write(mapped.records)
+
+    def finish(self) -> None:
+        """After the last chunk: no records anywhere gives the mapping's own answer to an input without them."""
+        if not self.opened:
+            self.xf.write(etree.fromstring(self.answer_without_records, secure_parser()))
 
 
 def apply_mapping_in_chunks(input_file: Path, mapping: Path, output_file: Path,
@@ -125,13 +136,18 @@ def apply_mapping_in_chunks(input_file: Path, mapping: Path, output_file: Path,
     same document as :func:`amazon_sage.core.mapping.xslt.apply_mapping` gives. An input without
     records gets the mapping's own answer to it. ``threads`` 0 means one per CPU core.
     A mapping that aggregates across records must use ``apply_mapping`` instead.
+
+    The whole input is checked to be well-formed before anything is mapped (a byte cut would not
+    see a file cut short between two records), and a mapping that gives no output record for an
+    input that has records is refused: its records are not where the mapping looks for them.
+    Either way :class:`~amazon_sage.core.xml_files.XmlFileError` says why and no output is left.
     """
     wanted = (output_records,) if isinstance(output_records, str) else tuple(output_records)
     if threads < 0 or chunk_size < 1:
         raise ValueError(f"threads must be 0 (one per core) or more, and chunk_size 1 or more; "
                          f"got threads={threads}, chunk_size={chunk_size}")
-    require_file(input_file)
-    mapper = _ChunkMapper(input_file, mapping, parameters or {}, wanted)
+    check_well_formed(input_file)
+    mapper = _ChunkMapper(input_file, mapping, parameters or {}, wanted, record)
     mapper.transform()  # a broken stylesheet fails here, before any input is read
     threads = threads or available_cores()
     try:
@@ -143,31 +159,47 @@ def apply_mapping_in_chunks(input_file: Path, mapping: Path, output_file: Path,
 def _map_chunks(chunks: Iterator[_ParsedChunk | _CutChunk], mapper: _ChunkMapper, output_file: Path,
                 threads: int) -> Path:
     """Map ``chunks`` on ``threads`` threads and write the results, in order, to ``output_file``."""
+    records_in = records_out = 0
     with atomic_output(output_file) as tmp, open(tmp, "wb") as raw, \
             etree.xmlfile(raw, encoding="utf-8") as xf, ExitStack() as stack, \
             ThreadPoolExecutor(threads, thread_name_prefix="auto-mapper") as pool:
         writer = _OrderedWriter(raw, xf, stack)
         in_flight: deque[tuple[Future[_MappedChunk], _ParsedChunk | _CutChunk]] = deque()
 
-        def collect(*, wait: bool, last: bool = False) -> None:
+        def collect(*, wait: bool) -> None:
+            nonlocal records_out
             while in_flight and (wait or in_flight[0][0].done()):
                 future, chunk = in_flight.popleft()
                 try:
                     mapped = future.result()
                 finally:
                     del chunk  # released here, in the thread that built it
-                writer.write(mapped, last=last and not in_flight)
+                records_out += mapped.count
+                writer.write(mapped)
 
         try:
             for chunk in chunks:
+                records_in += chunk.records
                 in_flight.append((pool.submit(mapper, chunk), chunk))
                 collect(wait=len(in_flight) >= IN_FLIGHT_PER_THREAD * threads)
-            collect(wait=True, last=True)
+            collect(wait=True)
+            writer.finish()
+            if records_in and not records_out:  # inside the output's context: no file is left behind
+                raise _dropped_every_record(mapper, records_in)
         except BaseException:
             for future, _ in in_flight:
                 future.cancel()
             raise
     return output_file
+
+
+def _dropped_every_record(mapper: _ChunkMapper, records_in: int) -> MappingError:
+    found = root_tag(mapper.input_file)
+    expected = " or ".join(f"<{name}>" for name in mapper.wanted)
+    return MappingError(
+        f"Mapping {mapper.mapping} made no {expected} from the {records_in} <{mapper.record}> records of "
+        f"{mapper.input_file} (root element <{found}>): the mapping looks for its records elsewhere. Check that "
+        "this is the file the mapping is for, or that a customised mapping still matches the input's elements.")
 
 
 class _CutUnsafe(Exception):
@@ -179,6 +211,7 @@ class _ParsedChunk:
     """Records parsed by the calling thread, inside copies of their ancestors."""
 
     tree: etree._ElementTree
+    records: int
 
     def document(self) -> etree._ElementTree:
         return self.tree
@@ -280,13 +313,14 @@ def _parsed_chunks(input_file: Path, record: str, chunk_size: int) -> Iterator[_
     path: list[tuple[str, dict[str, str]]] = []  # the records' ancestors, root first
     chunk: list[etree._Element] = []
 
-    def document() -> etree._ElementTree:
+    def document() -> _ParsedChunk:
         source = container = etree.Element(*(path[0] if path else ("root", {})))
         for tag, attrib in path[1:]:
             container = etree.SubElement(container, tag, attrib)
+        records = len(chunk)
         container.extend(chunk)
         chunk.clear()
-        return etree.ElementTree(source)
+        return _ParsedChunk(etree.ElementTree(source), records)
 
     yielded = False
     for _, first in iterparse_xml_file(input_file, events=("start",)):
@@ -304,6 +338,6 @@ def _parsed_chunks(input_file: Path, record: str, chunk_size: int) -> Iterator[_
         chunk.append(element)
         if len(chunk) >= chunk_size:
             yielded = True
-            yield _ParsedChunk(document())
+            yield document()
     if chunk or not yielded:
-        yield _ParsedChunk(document())
+        yield document()

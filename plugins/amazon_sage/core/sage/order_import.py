@@ -12,11 +12,15 @@ Per order, in document order:
 
 A journal in the run folder records each committed order, so that when a retried task
 meets an order its own earlier attempt imported, it reports it as imported, not skipped.
-Only a phase-level problem (unreadable input, lost connection, locked company) raises.
+Only a phase-level problem (unreadable input, lost connection, locked company) raises. The
+whole input is checked to be well-formed before anything is written, so a broken file fails
+with nothing in Sage. A problem after some orders were committed (a lost connection, say)
+raises :class:`ImportInterrupted` with the result files written for what was done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +32,7 @@ from amazon_sage.core.sage.check_helpers import order_preparer
 from amazon_sage.core.sage.order_checks import FAIL, WRITE, PreparedOrder
 from amazon_sage.core.sage.order_reader import iter_sales_order_elements
 from amazon_sage.core.sage.order_sql import find_order_numbers, insert_sales_orders, read_company_facts
+from amazon_sage.core.xml_files import check_well_formed
 from amazon_sage.core.zynk_results import RecordFiles
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,22 @@ SKIPPED_FILE = "zynk_orders_skipped.xml"
 JOURNAL_FILE = ".import_journal.tsv"
 CANCELLED = "CANCELLED"
 BATCH = 200  # orders per transaction: whole orders only, so a crash loses no half order
+
+
+class ImportInterrupted(Exception):
+    """The import stopped after committing some orders; ``result`` holds the files and counts of what was done.
+
+    ``cause`` is the error that stopped it (e.g. a ``pyodbc.Error``). Every order in the success
+    file is in Sage; a retry of the same file imports the rest and reports those as imported.
+    """
+
+    def __init__(self, cause: BaseException, result: ImportResult):
+        self.cause, self.result = cause, result
+        super().__init__(f"{cause}. {self.what_happened()}")
+
+    def what_happened(self) -> str:
+        return (f"{self.result.imported} orders were committed to Sage before the import stopped (listed in "
+                f"{self.result.success_file.name}); clearing the task imports the rest exactly once")
 
 
 @dataclass
@@ -90,28 +111,45 @@ def import_sales_orders(input_file: Path, output_dir: Path, connect: Callable[[]
     ``helper_processes`` read and check orders ahead of the import (0: in this process); the
     outcome is the same either way.
     """
+    check_well_formed(input_file)
     result = ImportResult(output_dir / SUCCESS_FILE, output_dir / FAIL_FILE, output_dir / SKIPPED_FILE)
     journal = _Journal(output_dir / JOURNAL_FILE)
     connection = connect()
+    stopped: BaseException | None = None
     try:
         facts = read_company_facts(connection)
         paths = {"success": result.success_file, "fail": result.fail_file, "skipped": result.skipped_file}
-        with RecordFiles(paths, "SalesOrders") as files, \
-                order_preparer(input_file, facts, import_statuses, unknown_sku_action, helper_processes) as prepare:
-            pending: list[tuple[Any, PreparedOrder]] = []
-            for element in iter_sales_order_elements(input_file):
-                result.read += 1
-                prepared = prepare(element)
-                if _ready(element, prepared, connection, files, result, import_statuses):
-                    pending.append((element, prepared))  # detached by the reader, so it stays whole
-                if len(pending) >= BATCH:
-                    _write_batch(pending, connection, files, journal, result)
-            if pending:
-                _write_batch(pending, connection, files, journal, result)
+        with RecordFiles(paths, "SalesOrders") as files:
+            try:
+                _import(input_file, facts, connection, files, journal, result, import_statuses=import_statuses,
+                        unknown_sku_action=unknown_sku_action, helper_processes=helper_processes)
+            except Exception as exc:
+                if not result.imported:
+                    raise  # nothing is in Sage: no result files, the error alone says what to fix
+                stopped = exc  # orders are in Sage: the result files must say which
     finally:
-        connection.close()
+        with contextlib.suppress(Exception):  # a dead connection may not close cleanly; the cause matters
+            connection.close()
         journal.close()
+    if stopped is not None:
+        raise ImportInterrupted(stopped, result) from stopped
     return result
+
+
+def _import(input_file: Path, facts: Any, connection: Any, files: RecordFiles, journal: _Journal,
+            result: ImportResult, *, import_statuses: set[str], unknown_sku_action: str,
+            helper_processes: int) -> None:
+    with order_preparer(input_file, facts, import_statuses, unknown_sku_action, helper_processes) as prepare:
+        pending: list[tuple[Any, PreparedOrder]] = []
+        for element in iter_sales_order_elements(input_file):
+            result.read += 1
+            prepared = prepare(element)
+            if _ready(element, prepared, connection, files, result, import_statuses):
+                pending.append((element, prepared))  # detached by the reader, so it stays whole
+            if len(pending) >= BATCH:
+                _write_batch(pending, connection, files, journal, result)
+        if pending:
+            _write_batch(pending, connection, files, journal, result)
 
 
 def _ready(element: Any, prepared: PreparedOrder, connection: Any, files: RecordFiles, result: ImportResult,

@@ -15,9 +15,10 @@ from pathlib import Path
 
 from lxml import etree
 
-from amazon_sage.core.xml_files import iterparse_xml_file
+from amazon_sage.core.xml_files import XmlFileError, iterparse_xml_file, root_tag
 
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+ZYNK_ROOTS = ("Company", "SalesOrder")  # a Zynk document, or one order on its own
 
 
 class RecordError(Exception):
@@ -161,6 +162,11 @@ def parse_sales_order(element: etree._Element) -> SalesOrder:
     order_id = text("Id")
     if not order_id:
         raise RecordError("<Id> is empty: the Amazon order id is needed to prevent duplicates")
+    # Entities are never expanded (they could read files), so one would leave its field silently empty.
+    entity = next(element.iter(etree.Entity), None)
+    if entity is not None:
+        raise RecordError(f"<{entity.getparent().tag}> holds the entity reference {entity.text}, which is not "
+                          "expanded: write the text itself (or a character reference such as &#233;)")
     lines = [_line(item, f"Item {n}") for n, item in enumerate(element.iterfind("SalesOrderItems/Item"), 1)]
     carriage_element = fields.find("Carriage")
     return SalesOrder(
@@ -186,14 +192,21 @@ def iter_sales_order_elements(path: Path) -> Iterator[etree._Element]:
     """Yield each ``SalesOrder`` element of ``path`` in document order, streaming.
 
     Raises :class:`~amazon_sage.core.xml_files.XmlFileError` with the file and line when the file is
-    missing or not well-formed.
+    missing or not well-formed, or when its records are not where Zynk puts them
+    (``Company/SalesOrders/SalesOrder``, or one ``SalesOrder`` as the root): such a file would
+    otherwise import nothing and look like an empty one.
     Each element is detached from the document when the caller asks for the next one, so
     memory stays flat, and an element the caller keeps stays whole (it need not copy it).
     """
+    found = root_tag(path)
+    if found not in ZYNK_ROOTS:
+        raise XmlFileError(f"Input file {path}: the root element is <{found}>, but Zynk sales orders come in "
+                           "<Company><SalesOrders><SalesOrder>: is this the mapped orders file?")
     for _, element in iterparse_xml_file(path, events=("end",), tag="SalesOrder"):
         parent = element.getparent()
         if parent is not None and parent.tag != "SalesOrders":
-            continue
+            raise XmlFileError(f"Input file {path}:{element.sourceline}: <SalesOrder> is inside <{parent.tag}>, "
+                               "but Zynk sales orders go in <Company><SalesOrders>: check the mapping's output")
         yield element
         if parent is not None:  # a lone SalesOrder as the root has nothing to leave
             parent.remove(element)
