@@ -155,3 +155,22 @@ def test_pip_install_gives_a_provider_that_airflow_lists_with_its_form(tmp_path:
     assert (standard["login"]["title"], standard["password"]["title"]) == ("LWA client id", "LWA client secret")
     assert {key: field["schema"]["title"] for key, field in meta["extra_fields"].items()} == {
         key: field["label"] for key, field in EXTRA_FIELDS.items()}
+
+
+def test_the_pinned_runtime_satisfies_the_providers_dependencies() -> None:
+    """pyproject's ranges and requirements.txt's pins describe the same packages, and the pins lie in the ranges."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in (PROJECT / "requirements.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            requirement = Requirement(line)
+            pins[canonicalize_name(requirement.name)] = next(iter(requirement.specifier)).version
+    dependencies = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for dependency in map(Requirement, dependencies):
+        name = canonicalize_name(dependency.name)
+        assert name in pins, f"{dependency.name} is a dependency of the provider but not pinned in requirements.txt"
+        assert dependency.specifier.contains(pins[name]), f"{name}=={pins[name]} is outside {dependency}"
