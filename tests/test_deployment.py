@@ -64,6 +64,23 @@ def test_dockerfile_matches_the_pinned_airflow() -> None:
     assert "requirements.txt" in dockerfile
 
 
+def test_the_image_installs_the_runtime_and_the_provider_but_no_test_tools() -> None:
+    from tests.operate.provider_install import SOURCES
+
+    dockerfile = (PROJECT / "Dockerfile").read_text()
+    installs = re.findall(r"^RUN pip install (.+)$", dockerfile, re.M)
+    assert installs == ["--no-cache-dir -r /opt/airflow/requirements.txt",
+                        "--no-cache-dir --no-deps /opt/airflow/amazon-sage"], installs
+    instructions = "\n".join(line for line in dockerfile.splitlines() if not line.startswith("#"))
+    assert "requirements-dev" not in instructions
+    copied = dict(re.findall(r"^COPY --chown=airflow:0 (\S+) /opt/airflow/amazon-sage/(\S+)$", dockerfile, re.M))
+    assert copied == {source: source for source in SOURCES}, "the image must build from what pip install . reads"
+    assert all((PROJECT / source).exists() for source in copied)
+    # The mounted plugins shadow the installed copy, so the running code is the checkout's.
+    assert _compose()["x-airflow-common"]["environment"]["PYTHONPATH"] == "/opt/airflow/plugins"
+    assert "- ./plugins:/opt/airflow/plugins" in COMPOSE.read_text()
+
+
 @pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose (the validator) is not installed")
 def test_docker_compose_config_accepts_it(tmp_path: Path) -> None:
     shutil.copy(COMPOSE, tmp_path / "docker-compose.yaml")

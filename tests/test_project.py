@@ -24,8 +24,9 @@ def _project_files() -> list[Path]:
     files = []
     for path in PROJECT.rglob("*"):
         relative = path.relative_to(PROJECT)
-        if path.is_file() and not NOT_SHIPPED.intersection(relative.parts) and not relative.parts[0].endswith(
-                ".egg-info"):
+        # pip's builds leave plugins/*.egg-info (and build/) in the checkout: not part of it.
+        if path.is_file() and not NOT_SHIPPED.intersection(relative.parts) and not any(
+                part.endswith(".egg-info") for part in relative.parts):
             files.append(path)
     return files
 
@@ -74,10 +75,34 @@ def test_readme_documents_every_setting_with_its_default() -> None:
         assert f"`{setting.default.replace('|', chr(92) + '|')}`" in row or (not setting.default and "(empty)" in row)
 
 
-def test_requirements_are_pinned_exactly() -> None:
-    lines = [line for line in (PROJECT / "requirements.txt").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
-    assert lines and all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][^ ]*", line) for line in lines)
+PINNED = re.compile(r"([A-Za-z0-9_.\-]+)(\[[A-Za-z0-9_,\-]+\])?==[0-9][^ ]*")
+# Packages only the tests, the linter or the test build use: never part of what the product runs on.
+TEST_TOOLS = {"pytest", "pytest-timeout", "moto", "selenium", "ruff", "setuptools"}
+
+
+def _requirements(name: str) -> list[str]:
+    return [line.strip() for line in (PROJECT / name).read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _package(line: str) -> str:
+    return re.sub(r"[-_.]+", "-", PINNED.fullmatch(line).group(1)).lower()
+
+
+@pytest.mark.parametrize("name", ["requirements.txt", "requirements-dev.txt"])
+def test_requirements_are_pinned_exactly(name: str) -> None:
+    lines = [line for line in _requirements(name) if line != "-r requirements.txt"]
+    assert lines, f"{name} pins nothing"
+    unpinned = [line for line in lines if not PINNED.fullmatch(line)]
+    assert not unpinned, f"{name} has lines that are not exact pins: {unpinned}"
+
+
+def test_runtime_and_test_tools_are_apart() -> None:
+    runtime = {_package(line) for line in _requirements("requirements.txt")}
+    assert not runtime & TEST_TOOLS, f"test tools in requirements.txt: {sorted(runtime & TEST_TOOLS)}"
+    dev = _requirements("requirements-dev.txt")
+    assert dev[0] == "-r requirements.txt", "requirements-dev.txt must start from the runtime"
+    assert {_package(line) for line in dev[1:]} == TEST_TOOLS
 
 
 def test_dag_parses_with_documented_tasks(product_env) -> None:

@@ -16,7 +16,14 @@ On each topology it:
    only that task through the REST API, and checks it succeeds without downloading again;
 4. checks the run report plugin answers with real counts behind the login;
 5. takes headless Chromium screenshots of each DAG's grid and of the run report into
-   ``.ci/artifacts/`` (local topology).
+   ``.ci/artifacts/`` (local topology);
+6. adds an Amazon SP-API connection through the UI's Admin > Connections form, checks the form's
+   labelled fields, and reads the saved connection back through ``SellingPartnerHook``, down to a
+   download from the sandbox with it (local topology; screenshots of the form too).
+
+Airflow knows connection type ``amazon_sp_api`` from the project's provider entry point, so each
+pass first pip-installs the project into its AIRFLOW_HOME and puts that on ``PYTHONPATH`` (after
+``plugins/``, whose code still runs).
 
 Every assertion is on the sample company, the sandbox or Airflow's API. Exit code 0 means
 all passed. It prints where the logs are.
@@ -44,10 +51,14 @@ import httpx
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(PROJECT / "plugins"), str(PROJECT)]
 
+from amazon_sage.connection_form import EXTRA_FIELDS, UI_FIELD_BEHAVIOUR  # noqa: E402
 from sandbox.airflow_env import airflow_environment  # noqa: E402
 from sandbox.order_generator import generate_orders  # noqa: E402
 from sandbox.sample_company import create_company, odbc_connection_string  # noqa: E402
 from sandbox.sp_api_server import Sandbox, SandboxServer  # noqa: E402
+from tests.operate.browser import logged_in_chromium  # noqa: E402
+from tests.operate.connection_form_ui import add_connection_in_the_form, read_through_the_hook  # noqa: E402
+from tests.operate.provider_install import install_provider  # noqa: E402
 
 ORDERS_START = datetime(2026, 11, 16, tzinfo=timezone.utc)
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -175,13 +186,19 @@ def sage_order_ids(company: Path) -> list[str]:
         connection.close()
 
 
-def expected_ids(sandbox: Sandbox, after: str, before: str) -> set[str]:
+def downloadable_orders(sandbox: Sandbox, after: str, before: str) -> list[dict[str, Any]]:
+    """The latest version of each order updated in [after, before) with an imported status."""
     latest = {}
     for history in sandbox.state.versions.values():
         latest[history[-1]["orderId"]] = history[-1]
-    return {o["orderId"] for o in latest.values() if after <= o["lastUpdatedTime"] < before
-            and o["fulfillment"]["fulfillmentStatus"] in {"UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED"}
-            and all(i["product"]["sellerSku"] != "GIFTSET-AFTERNOON-TEA" for i in o["orderItems"])}
+    return [o for o in latest.values() if after <= o["lastUpdatedTime"] < before
+            and o["fulfillment"]["fulfillmentStatus"] in {"UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED"}]
+
+
+def expected_ids(sandbox: Sandbox, after: str, before: str) -> set[str]:
+    """The orders of the window that the import takes into Sage (the gift set's SKU is unknown to Sage)."""
+    return {o["orderId"] for o in downloadable_orders(sandbox, after, before)
+            if all(i["product"]["sellerSku"] != "GIFTSET-AFTERNOON-TEA" for i in o["orderItems"])}
 
 
 def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> None:
@@ -252,34 +269,55 @@ def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> None:
           f"{counts['duplicates']} already in Sage from the overlap)")
 
 
-def screenshots(airflow: RunningAirflow, folder: Path) -> list[Path]:
-    """Grid views of the three DAGs and the run report, through headless Chromium, logged in."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
+def screenshots(airflow: RunningAirflow, driver: Any, folder: Path) -> list[Path]:
+    """Grid views of the three DAGs and the run report, through the logged-in headless Chromium ``driver``."""
     folder.mkdir(parents=True, exist_ok=True)
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000"):
-        options.add_argument(argument)
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
-                              options=options)
     shots = []
-    try:
-        driver.get(f"{airflow.api}/api/v2/monitor/health")
-        driver.add_cookie({"name": "_token", "value": airflow.token, "path": "/"})
-        pages = {f"grid_{dag_id}": f"{airflow.api}/dags/{dag_id}" for dag_id in DAG_IDS}
-        pages["run_report"] = f"{airflow.api}/amazon-sage/"
-        for name, url in pages.items():
-            driver.get(url)
-            time.sleep(6 if name.startswith("grid") else 1)  # the React UI loads its data after the page
-            path = folder / f"{name}.png"
-            driver.save_screenshot(str(path))
-            shots.append(path)
-        check("Import Sales Orders" in driver.page_source, "the report page renders with its phases")
-    finally:
-        driver.quit()
+    pages = {f"grid_{dag_id}": f"{airflow.api}/dags/{dag_id}" for dag_id in DAG_IDS}
+    pages["run_report"] = f"{airflow.api}/amazon-sage/"
+    for name, url in pages.items():
+        driver.get(url)
+        time.sleep(6 if name.startswith("grid") else 1)  # the React UI loads its data after the page
+        path = folder / f"{name}.png"
+        driver.save_screenshot(str(path))
+        shots.append(path)
+    check("Import Sales Orders" in driver.page_source, "the report page renders with its phases")
     return shots
+
+
+FORM_CONN_ID = "amazon_sp_api_form"
+
+
+def connection_form(airflow: RunningAirflow, driver: Any, sandbox: Sandbox, sandbox_url: str,
+                    folder: Path) -> list[Path]:
+    """Add an Amazon SP-API connection in the UI's form; the hook reads it back and downloads with it."""
+    print("6. Add an Amazon SP-API connection through the UI form and use it through the hook", flush=True)
+    [meta] = [m for m in airflow.client.get("/ui/connections/hook_meta").json()
+              if m["connection_type"] == "amazon_sp_api"]
+    check(meta["hook_name"] == "Amazon Selling Partner API" and set(meta["extra_fields"]) == set(EXTRA_FIELDS),
+          "the API server serves the provider's connection type with its extra fields")
+    extra = {"refresh_token": "Atzr|typed-in-the-form", "seller_id": "A2FORMSELLER", "marketplace": "uk",
+             "endpoint": sandbox_url, "lwa_endpoint": sandbox_url}
+    seen = add_connection_in_the_form(driver, airflow.api, FORM_CONN_ID, "amzn1.application-oa2-client.form",
+                                      "secret-typed-in-the-form", extra, folder)
+    relabelled = list(UI_FIELD_BEHAVIOUR["relabeling"].values())
+    check(all(label in seen.standard_text for label in relabelled), f"the form labels login and password {relabelled}")
+    labels = [field["label"] for field in EXTRA_FIELDS.values()]
+    check(all(label in seen.extra_text for label in labels), f"the form shows the extra fields {labels}")
+    check(not {"host", "port", "schema"} & seen.input_names and {"login", "password"} <= seen.input_names,
+          "the form hides host, schema and port")
+    window = ("2026-11-16T00:00:00Z", "2026-11-17T00:00:00Z")
+    read = read_through_the_hook(airflow.env, FORM_CONN_ID, *window)
+    check(read["seller_id"] == "A2FORMSELLER" and read["marketplace_id"] == "A1F83G8C2ARO7P",
+          "the hook reads the seller id and the marketplace (uk is the UK's A1F83G8C2ARO7P) saved by the form")
+    check(read["credentials"] == {"lwa_app_id": "amzn1.application-oa2-client.form",
+                                  "lwa_client_secret": "secret-typed-in-the-form",
+                                  "refresh_token": "Atzr|typed-in-the-form"}, "the hook reads the LWA credentials")
+    check(read["endpoint"] == read["lwa_endpoint"] == sandbox_url, "the hook reads both endpoints")
+    downloaded = {o["orderId"] for o in downloadable_orders(sandbox, *window)}
+    check(len(read["orders"]) == len(downloaded) and set(read["orders"]) == downloaded,
+          f"with that connection the hook downloads the window's {len(downloaded)} orders from the sandbox")
+    return list(seen.screenshots)
 
 
 def celery_environment(env: dict[str, str], run: str) -> tuple[dict[str, str], Any]:
@@ -318,6 +356,8 @@ def run_pass(topology: str, keep: bool) -> Path:
     print(f"== {topology} topology, AIRFLOW_HOME {home}", flush=True)
     with SandboxServer(sandbox) as server:
         env = {**os.environ, **airflow_environment(home, sandbox_url=server.url, company=company)}
+        provider = install_provider(home / "provider")
+        env["PYTHONPATH"] += os.pathsep + str(provider)
         env.update({
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
@@ -346,7 +386,11 @@ def run_pass(topology: str, keep: bool) -> Path:
             airflow.start()
             scenario(airflow, sandbox, company)
             if topology == "local":
-                for shot in screenshots(airflow, PROJECT / ".ci" / "artifacts"):
+                artifacts = PROJECT / ".ci" / "artifacts"
+                with logged_in_chromium(airflow.api, airflow.token) as driver:
+                    shots = screenshots(airflow, driver, artifacts)
+                    shots += connection_form(airflow, driver, sandbox, server.url, artifacts)
+                for shot in shots:
                     print(f"  screenshot: {shot}", flush=True)
         except Exception:
             print(f"FAILED on {topology}. Logs: {home}/*.log and {home}/logs", flush=True)

@@ -3,7 +3,8 @@
 Connection (default ``amazon_sp_api_default``): login = LWA client id, password = LWA client
 secret; extra = ``refresh_token``, ``seller_id`` (Zynk's Merchant ID), ``marketplace``
 (country code such as ``UK``), and optional ``endpoint`` / ``lwa_endpoint`` overrides used
-by the local sandbox.
+by the local sandbox. Airflow's Admin > Connections form for this type is declared in
+``amazon_sage.connection_form`` (the provider info), and stores those same extra keys.
 
 The hook works around the library's known traps: it refuses
 ``AWS_ENV=SANDBOX`` and ignores ``SP_API_DEFAULT_MARKETPLACE``, checks HTTP status itself
@@ -97,7 +98,11 @@ class SellingPartnerHook(BaseHook):
         """Endpoint, marketplace id and region for the connection's country (e.g. ``UK``)."""
         from sp_api.base import Marketplaces
 
-        country = str(self.extras.get("marketplace", "UK")).upper()
+        country = str(self.extras.get("marketplace") or "UK").strip().upper()
+        if "," in country:
+            # The connection form accepts a list for the multi-marketplace work to come; this hook serves one.
+            raise AirflowException(f"Connection '{self.sp_api_conn_id}' names several marketplaces ({country}); "
+                                   "this version works with one: keep a single country code such as UK.")
         if country == "GB":
             country = "UK"
         try:
