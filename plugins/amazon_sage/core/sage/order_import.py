@@ -111,7 +111,6 @@ def import_sales_orders(input_file: Path, output_dir: Path, connect: Callable[[]
     ``helper_processes`` read and check orders ahead of the import (0: in this process); the
     outcome is the same either way.
     """
-    check_well_formed(input_file)
     result = ImportResult(output_dir / SUCCESS_FILE, output_dir / FAIL_FILE, output_dir / SKIPPED_FILE)
     journal = _Journal(output_dir / JOURNAL_FILE)
     connection = connect()
@@ -140,6 +139,7 @@ def _import(input_file: Path, facts: Any, connection: Any, files: RecordFiles, j
             result: ImportResult, *, import_statuses: set[str], unknown_sku_action: str,
             helper_processes: int) -> None:
     with order_preparer(input_file, facts, import_statuses, unknown_sku_action, helper_processes) as prepare:
+        check_well_formed(input_file)  # before the first write; while the helpers start, so it costs no time
         pending: list[tuple[Any, PreparedOrder]] = []
         for element in iter_sales_order_elements(input_file):
             result.read += 1
