@@ -3,13 +3,14 @@
 # driver (apt), a virtualenv in .venv with the pinned runtime (requirements.txt), and the project
 # itself as an editable Airflow provider (so Airflow shows its connection form). Safe to rerun.
 # --with-test-tools adds what the tests use: requirements-dev.txt (pytest, moto, selenium, ruff,
-# ...), headless Chromium and its driver, and docker-compose (only as a validator of
-# docker-compose.yaml: no Docker engine is needed).
+# ...), headless Chromium and its driver, psqlODBC (the racing-import tests run against
+# PostgreSQL through it), and docker-compose (only as a validator of docker-compose.yaml: no
+# Docker engine is needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(unixodbc libsqliteodbc)
-if [ "${1:-}" = "--with-test-tools" ]; then APT_PACKAGES+=(chromium chromium-driver docker-compose); fi
+if [ "${1:-}" = "--with-test-tools" ]; then APT_PACKAGES+=(chromium chromium-driver odbc-postgresql docker-compose); fi
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -1,10 +1,10 @@
 """The Sage 50 SQL of the sales-order import, over any DB-API connection (pyodbc in production).
 
-The SQL is kept to plain SELECT/INSERT with ``?`` markers so the same statements run on a
-write-capable Sage ODBC target and on the sample company. Orders are written in transactions
-of whole orders that first check ``CUST_ORDER_NUMBER`` for the Amazon order ids, so an order
-is never half-written and never doubled: not on retry, not after a crash, not without any
-state file of ours.
+The SQL is kept to plain SELECT/INSERT/UPDATE with ``?`` markers so the same statements run on
+a write-capable Sage ODBC target and on the sample company. Orders are written in transactions
+of whole orders that first take the import lock, then check ``CUST_ORDER_NUMBER`` for the
+Amazon order ids, so an order is never half-written and never doubled: not on retry, not after
+a crash, not without any state file of ours, and not when two imports run at once.
 """
 
 from __future__ import annotations
@@ -16,8 +16,33 @@ from amazon_sage.core.money import pennies
 from amazon_sage.core.sage.order_rows import CompanyFacts, SageOrderRows, StockItem
 from amazon_sage.core.sage.tax_codes import tax_code_id
 
+# The import lock: a no-op UPDATE of tax code T0, a row every Sage company has (its tax codes are
+# the fixed list T0-T99) and every import reads. An UPDATE locks its row until the transaction
+# ends on every SQL target (PostgreSQL, SQL Server, MySQL, Oracle row locks; SQLite's database
+# write lock), so a second import's transaction waits here, before its duplicate check and its
+# MAX(ORDER_NUMBER), until the first commits; then it sees the first's orders. Plain SQL, no
+# FOR UPDATE or table-lock dialect, and no value changes.
+IMPORT_LOCK_SQL = "UPDATE TAX_CODE SET DESCRIPTION = DESCRIPTION WHERE TAX_CODE_ID = 0"
 IN_LIMIT = 500  # markers per IN list, well under every driver's parameter limit
 MAX_MARKERS = 999  # markers per INSERT: SQLite's historic limit, so any ODBC target takes it
+
+
+class ImportLockError(Exception):
+    """The target has no row to take the import lock on, so the duplicate check could not hold."""
+
+
+def take_import_lock(cursor: Any) -> None:
+    """Lock the company for this transaction's writes (held until commit or rollback).
+
+    Imports wait for each other here, so the duplicate check and the next order number read
+    after it see every order a concurrent import committed. Raises :class:`ImportLockError`
+    when tax code T0 is missing, rather than writing without the lock.
+    """
+    cursor.execute(IMPORT_LOCK_SQL)
+    if cursor.rowcount == 0:
+        raise ImportLockError("Sage's TAX_CODE table has no tax code T0 (TAX_CODE_ID 0), which the import locks so "
+                              "that two imports never write the same order twice. Every Sage 50 company has it: "
+                              "check that the connection points at a Sage company.")
 
 
 def read_company_facts(connection: Any) -> CompanyFacts:
@@ -95,9 +120,10 @@ def insert_sales_orders(connection: Any, batch: list[SageOrderRows], *,
                         now: datetime | None = None) -> list[tuple[int, bool]]:
     """Write a batch of orders in one transaction; return ``(order number, inserted)`` for each.
 
-    The rows' values must be column values (``order_rows.column_values``). Inside the transaction
-    every order's ``CUST_ORDER_NUMBER`` is checked first; orders already in Sage (or earlier
-    in the batch) are not written and come back with the existing number and
+    The rows' values must be column values (``order_rows.column_values``). The transaction first
+    takes the import lock (:func:`take_import_lock`), so a concurrent import's transaction waits
+    until this one ends. Then every order's ``CUST_ORDER_NUMBER`` is checked; orders already in
+    Sage (or earlier in the batch) are not written and come back with the existing number and
     ``inserted=False``. Sage's next order numbers are taken inside the same transaction. The
     transaction holds whole orders only, so a crash or an error rolls back whole orders and
     never leaves half of one; the caller records them only after this returns (after the
@@ -107,6 +133,7 @@ def insert_sales_orders(connection: Any, batch: list[SageOrderRows], *,
     audit = {"RECORD_CREATE_DATE": stamp, "RECORD_MODIFY_DATE": stamp, "RECORD_DELETED": 0}
     cursor = connection.cursor()
     try:
+        take_import_lock(cursor)  # before the check: the check holds only if no other import writes meanwhile
         existing = _existing(cursor, [rows.header["CUST_ORDER_NUMBER"] for rows in batch])
         last = cursor.execute("SELECT MAX(ORDER_NUMBER) FROM SALES_ORDER").fetchone()[0]
         number = int(last or 0)
