@@ -112,7 +112,13 @@ SETTINGS: dict[str, Setting] = {
         Setting("STOCK_PUBLISHED_ONLY", "false", "Export Stock Records: Export Published Products",
                 "Only export products with WEB_PUBLISH = 1."),
         Setting("STOCK_WHERE", "", "Export Stock Records: Query Settings / Filter",
-                "Extra SQL condition on STOCK, e.g. STOCK_CAT = 3. Taken from here only, never from run input."),
+                "Extra condition on STOCK, e.g. STOCK_CAT = 3 AND STOCK_CODE LIKE 'MUG%'. Taken from here only, "
+                "never from run input. Accepted: STOCK's own columns (Sage's ODBC STOCK table), = <> != < <= > >=, "
+                "AND, OR, NOT, parentheses, [NOT] IN ('A', 'B'), [NOT] LIKE 'pattern', IS [NOT] NULL, "
+                "[NOT] BETWEEN x AND y, numbers (-2.5) and 'strings' ('' for a quote, dates as 'YYYY-MM-DD'); "
+                "values reach Sage as ? parameters. Anything else (another table's columns, subqueries, UNION, "
+                "comments, semicolons, function calls, arithmetic) fails the export task at its start, "
+                "with the reason and its position."),
         Setting("INVENTORY_MAPPING", "zynk_products_to_amazon_inventory.xslt", "Auto Mapper: Mapping",
                 "Mapping from Zynk products to Amazon quantity messages."),
         Setting("PRICES_MAPPING", "zynk_products_to_amazon_prices.xslt", "Auto Mapper: Mapping",

@@ -3,7 +3,9 @@
 Modes (Zynk's "Export Modified, New or All Records"): ``Modified`` takes records whose
 ``RECORD_MODIFY_DATE`` is in the window, ``New`` those whose ``RECORD_CREATE_DATE`` is, ``All``
 every record. Deleted records are never exported. ``published_only`` keeps WEB_PUBLISH = 1,
-and ``where`` is an extra SQL condition from the settings file (never from run input).
+and ``where`` is STOCK_WHERE, an extra condition from the settings (never from run input): it is
+parsed by ``stock_filter``'s strict grammar and only the SQL rebuilt from it runs, its literals
+as ``?`` parameters, so it can filter STOCK but never reach another table.
 Rows are streamed from the cursor into the file, so memory stays flat at any size.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 from lxml import etree
 
 from amazon_sage.core.files import atomic_output
+from amazon_sage.core.sage.stock_filter import StockFilterError, parse_stock_filter
 from amazon_sage.core.sage.tax_codes import tax_code_id
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -42,7 +45,11 @@ class StockQuery:
 
 def stock_query(mode: str, *, start: datetime | None, end: datetime | None, published_only: bool = False,
                 where: str = "") -> StockQuery:
-    """The SELECT for a mode and window; plain SQL with ``?`` markers."""
+    """The SELECT for a mode and window; plain SQL with ``?`` markers.
+
+    Raises :class:`StockExportError` for an unknown mode, a missing window, or a ``where`` the
+    STOCK_WHERE grammar refuses (the message says what and where).
+    """
     if mode not in MODES:
         raise StockExportError(f"Unknown export mode {mode!r}: use Modified, New or All")
     conditions = ["(RECORD_DELETED = 0 OR RECORD_DELETED IS NULL)"]
@@ -55,8 +62,13 @@ def stock_query(mode: str, *, start: datetime | None, end: datetime | None, publ
         params += [start.replace(tzinfo=None), end.replace(tzinfo=None)]
     if published_only:
         conditions.append("WEB_PUBLISH = 1")
-    if where.strip():
-        conditions.append(f"({where})")
+    try:
+        extra = parse_stock_filter(where)
+    except StockFilterError as exc:
+        raise StockExportError(str(exc)) from None
+    if extra is not None:
+        conditions.append(f"({extra.sql})")
+        params += extra.params
     sql = f"SELECT {', '.join(COLUMNS)} FROM STOCK WHERE {' AND '.join(conditions)} ORDER BY STOCK_CODE"
     return StockQuery(sql, tuple(params))
 
