@@ -16,7 +16,9 @@ class ArchiveWorkflowDataOperator(BaseOperator):
     """Zip and verify the run folder (with a manifest of files and phase counts), delete it, apply retention.
 
     Use with ``trigger_rule="none_failed"``: when a phase failed, its files stay in place so
-    that phase can be retried alone. Returns the archive's URI (a path or ``s3://...``).
+    that phase can be retried alone. Returns the archive's URI (a path or ``s3://...``). An
+    outage of the store during retention is a warning (counts detail ``retention_postponed``),
+    not a failure: the archive is stored, and the next run applies retention.
     """
 
     ui_color = "#d9d9d9"
@@ -26,7 +28,12 @@ class ArchiveWorkflowDataOperator(BaseOperator):
         self.destination = destination
 
     def execute(self, context: Any) -> str:
-        from amazon_sage.core.archive.run_archive import ArchiveError, apply_retention, archive_run
+        from amazon_sage.core.archive.run_archive import (
+            ArchiveError,
+            RetentionPostponed,
+            apply_retention,
+            archive_run,
+        )
         from amazon_sage.hooks.archive_destination import open_archive_store
 
         dag = context["dag"]
@@ -37,13 +44,24 @@ class ArchiveWorkflowDataOperator(BaseOperator):
             uri, manifest = archive_run(run_folder_of(context, create=False), store, dag_id=dag.dag_id,
                                         run_id=context["run_id"], run_started=context["dag_run"].run_after,
                                         counts=counts)
-            deleted = apply_retention(store, dag.dag_id, settings.get("ARCHIVE_RETENTION"),
-                                      settings.get_int("ARCHIVE_RETENTION_NUMBER"))
         except ArchiveError as exc:
             raise AirflowException(f"{exc} The run's working files are kept; clear this task to retry.") from None
         self.log.info("Archived the run's files to %s", uri)
+        # Retention is housekeeping: the run's archive is stored and verified by now, so an outage of the store
+        # only postpones it to the next run (a warning, not a failed run); a refusal or a bad policy needs a person.
+        postponed = 0
+        try:
+            deleted = apply_retention(store, dag.dag_id, settings.get("ARCHIVE_RETENTION"),
+                                      settings.get_int("ARCHIVE_RETENTION_NUMBER"))
+        except RetentionPostponed as exc:
+            self.log.warning("%s The run's archive is stored at %s; retention runs again with the next run.", exc, uri)
+            deleted, postponed = exc.deleted, 1
+        except ArchiveError as exc:
+            raise AirflowException(f"{exc} The run's archive is stored at {uri}; fix the cause and clear this task "
+                                   "to apply retention again.") from None
         if deleted:
             self.log.info("Retention removed %d old archive(s): %s", len(deleted), ", ".join(a.name for a in deleted))
         push_counts(context, PhaseCounts(len(manifest.get("files", [])), 1,
-                                         details={"deleted_by_retention": len(deleted)}))
+                                         details={"deleted_by_retention": len(deleted),
+                                                  "retention_postponed": postponed}))
         return uri

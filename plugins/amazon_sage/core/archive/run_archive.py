@@ -9,6 +9,8 @@
   its checksum. Any failure keeps the working files and raises :class:`ArchiveError`.
 * Retention (Zynk's housekeeping): ``none``, ``count`` (keep the newest N per DAG) or ``days``
   (delete those older than N days). It only ever considers names of this product's pattern.
+  When the store is unreachable (an outage) it raises :class:`RetentionPostponed`: the run's
+  archive is already stored, and retention simply runs again with the next run.
 """
 
 from __future__ import annotations
@@ -21,14 +23,32 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from amazon_sage.core.archive.stores import ArchiveError, ArchiveStore, StoredArchive, sha256_file
+from amazon_sage.core.archive.stores import (
+    ArchiveError,
+    ArchiveStore,
+    ArchiveStoreUnavailable,
+    StoredArchive,
+    sha256_file,
+)
 from amazon_sage.core.run_folder import safe_name
 from amazon_sage.core.xml_files import XmlFileError, iterparse_xml_file
 
 RECORD_ID_TAGS = ("orderId", "Sku")
 RETENTION_POLICIES = ("none", "count", "days")
 
-__all__ = ["ArchiveError", "apply_retention", "archive_name", "archive_run", "find_archives", "restore_archive"]
+__all__ = ["ArchiveError", "RetentionPostponed", "apply_retention", "archive_name", "archive_run", "find_archives",
+           "restore_archive"]
+
+
+class RetentionPostponed(ArchiveError):
+    """The store was unreachable during retention; ``deleted`` lists what was deleted before it went.
+
+    Nothing is lost by waiting: the next run's retention deletes whatever is then beyond the policy.
+    """
+
+    def __init__(self, message: str, deleted: list[StoredArchive]):
+        super().__init__(message)
+        self.deleted = deleted
 
 
 def archive_name(dag_id: str, run_id: str, run_started: datetime) -> str:
@@ -100,22 +120,31 @@ def archive_run(folder: Path, store: ArchiveStore, *, dag_id: str, run_id: str, 
 
 def apply_retention(store: ArchiveStore, dag_id: str, policy: str, number: int,
                     now: datetime | None = None) -> list[StoredArchive]:
-    """Delete this DAG's archives beyond the policy; return what was deleted."""
+    """Delete this DAG's archives beyond the policy; return what was deleted.
+
+    Raises :class:`RetentionPostponed` when the store cannot be reached (an outage), and
+    :class:`ArchiveError` for a bad policy or a store that refuses (e.g. no permission to delete).
+    """
     if policy not in RETENTION_POLICIES:
         raise ArchiveError(f"Unknown archive retention {policy!r}: use one of {', '.join(RETENTION_POLICIES)}")
     if policy == "none":
         return []
     if number < 1 and policy == "count":
         raise ArchiveError("ARCHIVE_RETENTION_NUMBER must be at least 1 to keep the newest archives")
-    archives = store.list(dag_id)
-    if policy == "count":
-        doomed = archives[:-number] if len(archives) > number else []
-    else:
-        cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=number)
-        doomed = [a for a in archives if a.created < cutoff]
-    for archive in doomed:
-        store.delete(dag_id, archive)
-    return doomed
+    deleted: list[StoredArchive] = []
+    try:
+        archives = store.list(dag_id)
+        if policy == "count":
+            doomed = archives[:-number] if len(archives) > number else []
+        else:
+            cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=number)
+            doomed = [a for a in archives if a.created < cutoff]
+        for archive in doomed:
+            store.delete(dag_id, archive)
+            deleted.append(archive)
+    except ArchiveStoreUnavailable as exc:
+        raise RetentionPostponed(f"Archive retention is postponed: {exc}.", deleted) from None
+    return deleted
 
 
 def find_archives(store: ArchiveStore, *, dag_id: str | None = None, run_id: str | None = None,

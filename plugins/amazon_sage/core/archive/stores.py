@@ -27,6 +27,31 @@ class ArchiveError(Exception):
     """Archiving failed; the message says what happened and that the run's files were kept."""
 
 
+class ArchiveStoreUnavailable(ArchiveError):
+    """The store could not be reached: connection refused or dropped, a timeout, S3's 5xx or throttling.
+
+    An outage, not a misconfiguration: the same call is expected to work later. Callers may
+    postpone work that can wait (retention) instead of failing the run for it.
+    """
+
+
+# S3 error codes that mean "S3 is struggling", not "you asked for something wrong".
+S3_OUTAGE_CODES = frozenset(("InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling",
+                             "ThrottlingException", "RequestTimeTooSkewed"))
+
+
+def _s3_outage(exc: BaseException) -> bool:
+    """Whether a boto3 error is S3 (or the way to it) being unavailable, rather than a refusal."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, (ConnectionError, HTTPClientError)):  # EndpointConnectionError, timeouts, dropped connections
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or exc.response.get("Error", {}).get("Code") in S3_OUTAGE_CODES
+    return isinstance(exc, (ConnectionResetError, TimeoutError))
+
+
 @dataclass(frozen=True)
 class StoredArchive:
     name: str
@@ -107,7 +132,7 @@ class LocalArchiveStore:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
 
     def delete(self, dag_id: str, archive: StoredArchive) -> None:
-        for name in (archive.name, archive.manifest_name):
+        for name in (archive.manifest_name, archive.name):  # the sidecar first, as S3ArchiveStore.delete
             (self.root / dag_id / name).unlink(missing_ok=True)
 
     def fetch(self, dag_id: str, name: str, target: Path) -> Path:
@@ -159,13 +184,31 @@ class S3ArchiveStore:
         except ArchiveError:
             raise
         except Exception as exc:  # botocore's ClientError, EndpointConnectionError, S3UploadFailedError ...
-            raise ArchiveError(f"Cannot upload the archive to {self.uri(dag_id, name)}: {exc}") from None
+            raise self._failure(f"Cannot upload the archive to {self.uri(dag_id, name)}", exc) from None
         if digest.hexdigest() != sha256_file(source):
             raise ArchiveError(f"{self.uri(dag_id, name)} does not read back as written.")
         return self.uri(dag_id, name)
 
+    @staticmethod
+    def _failure(what: str, exc: BaseException) -> ArchiveError:
+        """``what`` failed because of ``exc``: :class:`ArchiveStoreUnavailable` for an outage, else ArchiveError.
+
+        An upload's inner error may be wrapped (S3UploadFailedError), so the cause chain is searched.
+        """
+        cause: BaseException | None = exc
+        for _ in range(8):  # a chain is short; the bound only guards against a cycle
+            if cause is None:
+                break
+            if _s3_outage(cause):
+                return ArchiveStoreUnavailable(f"{what}: {exc}")
+            cause = cause.__cause__ or cause.__context__
+        return ArchiveError(f"{what}: {exc}")
+
     def exists(self, dag_id: str, name: str) -> bool:
-        answer = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(dag_id, name), MaxKeys=1)
+        try:
+            answer = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(dag_id, name), MaxKeys=1)
+        except Exception as exc:  # botocore's errors: turned into messages that say where and whether it is an outage
+            raise self._failure(f"Cannot look for the archive {self.uri(dag_id, name)}", exc) from None
         return any(item["Key"] == self._key(dag_id, name) for item in answer.get("Contents", []))
 
     def _names(self, prefix: str, delimiter: str = "") -> list[dict[str, Any]]:
@@ -176,7 +219,11 @@ class S3ArchiveStore:
     def list(self, dag_id: str) -> list[StoredArchive]:
         folder = self._key(dag_id) + "/"
         found = []
-        for page in self._names(folder, "/"):
+        try:
+            pages = self._names(folder, "/")
+        except Exception as exc:  # botocore's errors, as in exists()
+            raise self._failure(f"Cannot list the archives in s3://{self.bucket}/{folder}", exc) from None
+        for page in pages:
             for item in page.get("Contents", []):
                 name = item["Key"][len(folder):]
                 if ARCHIVE_NAME.match(name):
@@ -189,8 +236,13 @@ class S3ArchiveStore:
                       for common in page.get("CommonPrefixes", []))
 
     def delete(self, dag_id: str, archive: StoredArchive) -> None:
-        for name in (archive.name, archive.manifest_name):
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(dag_id, name))
+        # The sidecar first: an outage between the two leaves a zip that the next retention still lists and
+        # deletes, never a sidecar that nothing lists.
+        for name in (archive.manifest_name, archive.name):
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(dag_id, name))
+            except Exception as exc:  # botocore's errors, as in exists()
+                raise self._failure(f"Cannot delete the old archive {self.uri(dag_id, name)}", exc) from None
 
     def fetch(self, dag_id: str, name: str, target: Path) -> Path:
         self.client.download_file(self.bucket, self._key(dag_id, name), str(target))
