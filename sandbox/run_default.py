@@ -25,6 +25,10 @@ from pathlib import Path
 import pyodbc
 
 from sandbox import PROJECT
+
+sys.path.insert(0, str(PROJECT / "plugins"))  # the product's helpers, as Airflow finds them (run as python -m)
+
+from amazon_sage.core.files import atomic_output
 from sandbox.airflow_env import airflow_environment
 from sandbox.order_generator import generate_orders
 from sandbox.sample_company import create_company, odbc_connection_string
@@ -82,6 +86,17 @@ def listings_report(listings: dict[str, tuple[int, object]], stock: dict[str, tu
     return "\n".join(lines)
 
 
+def write_shell_env(path: Path, env: dict[str, str]) -> None:
+    """Write ``env`` as a file a shell can ``source`` (with the venv first on PATH), created 0600.
+
+    It holds the sandbox's LWA client secret and refresh token inside the connection URIs, so it
+    is as private as the working files; rewriting it (a second set-up) keeps it 0600 too.
+    """
+    with atomic_output(path) as partial:  # a 0600 file moved into place, whatever the umask
+        partial.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+                           + f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:\"$PATH\"\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=60, help="orders the sandbox generates")
@@ -101,9 +116,7 @@ def main() -> None:
 
     with SandboxServer(sandbox, args.port) as server:
         env = airflow_environment(home, sandbox_url=server.url, company=company)
-        (VAR / "embedded.env").write_text(
-            "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
-            + f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:\"$PATH\"\n")
+        write_shell_env(VAR / "embedded.env", env)
         print(f"SP-API sandbox: {server.url} ({args.orders} orders since {start:%Y-%m-%d %H:%M} UTC)")
         print(f"Airflow home:   {home} (log: {log})")
         airflow(env, "db", "migrate", log=log)

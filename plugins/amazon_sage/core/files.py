@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
@@ -19,6 +20,22 @@ def private_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     path.chmod(PRIVATE_DIR)
     return path
+
+
+def append_private(path: Path, encoding: str = "utf-8") -> TextIO:
+    """Open text file ``path`` for appending, created 0600; an existing file is made 0600 as well.
+
+    For files that grow as a phase works (the import's journal), where :func:`atomic_output`
+    does not fit. The mode is set on the open descriptor, so it holds whatever the umask, and
+    also for a file an earlier version left 0644.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+        return os.fdopen(fd, "a", encoding=encoding)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 @contextmanager

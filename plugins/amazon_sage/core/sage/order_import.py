@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from amazon_sage.core.counts import PhaseCounts
+from amazon_sage.core.files import append_private
 from amazon_sage.core.sage.check_helpers import order_preparer
 from amazon_sage.core.sage.order_checks import FAIL, WRITE, PreparedOrder
 from amazon_sage.core.sage.order_reader import iter_sales_order_elements
@@ -91,7 +92,7 @@ class _Journal:
                 order_id, _, number = line.partition("\t")
                 if number.isdigit():
                     self.imported[order_id] = int(number)
-        self._handle = path.open("a", encoding="utf-8")
+        self._handle = append_private(path)  # 0600: it names orders
 
     def record(self, order_id: str, number: int) -> None:
         self._handle.write(f"{order_id}\t{number}\n")
