@@ -59,6 +59,9 @@ class OutageRelay:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.down.is_set():  # accepted as the relay went down: refuse it like the closed port would
+                client.close()
+                return
             upstream = socket.create_connection(("127.0.0.1", self.target))
             with self._lock:
                 self._open += [client, upstream]
@@ -83,6 +86,9 @@ class OutageRelay:
 
     def go_down(self) -> None:
         self.down.set()
+        # close() alone leaves a blocked accept() listening on Linux; shutdown() wakes it and stops listening.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         for sock in self._open:
             with contextlib.suppress(OSError):
@@ -155,6 +161,8 @@ def test_an_outage_between_a_sidecar_and_its_zip_leaves_nothing_unlisted(tmp_pat
     with pytest.raises(RetentionPostponed, match=r"Cannot delete the old archive s3://archive/"):
         apply_retention(S3ArchiveStore(_client(relay.port), "archive", ""), DAG, "count", 1)
     assert relay.down.is_set()
+    with pytest.raises(ConnectionRefusedError):  # down means down: nothing listens any more
+        socket.create_connection(("127.0.0.1", relay.port), timeout=2)
     assert len(apply_retention(store, DAG, "count", 1)) == 1  # next time, with S3 back
     keys = sorted(item["Key"] for item in client.list_objects_v2(Bucket="archive")["Contents"])
     assert len(keys) == 2 and keys[0].endswith(".manifest.json") and keys[1].endswith(".zip")
