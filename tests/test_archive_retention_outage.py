@@ -101,11 +101,13 @@ def moto_server() -> Iterator[int]:
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
-    # moto keeps its buckets process-wide, across servers: start each test with none.
-    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"))
+    # moto keeps its buckets process-wide, across servers and tests: start and leave with none.
+    reset = urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST")
+    urllib.request.urlopen(reset)
     try:
         yield port
     finally:
+        urllib.request.urlopen(reset)
         server.stop()
 
 
@@ -180,13 +182,13 @@ def test_an_s3_outage_during_retention_does_not_fail_the_run(product_env, airflo
                                                              moto_server: int, monkeypatch, capfd) -> None:
     """The stock DAG with nothing changed: export, skip, skip, archive to S3; S3 goes down as retention starts."""
     client = _client(moto_server)
-    client.create_bucket(Bucket="seller-archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+    client.create_bucket(Bucket="outage-archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
     relay = OutageRelay(moto_server, b"list-type=2")  # retention's ListObjectsV2: the first S3 call after the upload
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
         "conn_type": "aws", "login": "testing", "password": "testing",
         "extra": {"endpoint_url": f"http://127.0.0.1:{relay.port}", "region_name": "eu-west-2",
                   "config_kwargs": {"retries": {"mode": "standard", "total_max_attempts": 2}}}}))
-    monkeypatch.setenv("AMAZON_SAGE_ARCHIVE_DESTINATION", "s3://seller-archive/amazon-sage")
+    monkeypatch.setenv("AMAZON_SAGE_ARCHIVE_DESTINATION", "s3://outage-archive/amazon-sage")
     monkeypatch.setenv("AMAZON_SAGE_ARCHIVE_RETENTION", "count")
     monkeypatch.setenv("AMAZON_SAGE_ARCHIVE_RETENTION_NUMBER", "1")
     monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
@@ -198,11 +200,11 @@ def test_an_s3_outage_during_retention_does_not_fail_the_run(product_env, airflo
     assert states["archive_workflow_data"] == "success"
     archive = run.get_task_instance("archive_workflow_data")
     uri = archive.xcom_pull(task_ids="archive_workflow_data")
-    key = uri.removeprefix("s3://seller-archive/")
-    assert key.startswith(f"amazon-sage/{dag_id}/") and client.head_object(Bucket="seller-archive", Key=key)
+    key = uri.removeprefix("s3://outage-archive/")
+    assert key.startswith(f"amazon-sage/{dag_id}/") and client.head_object(Bucket="outage-archive", Key=key)
     assert archive.xcom_pull(task_ids="archive_workflow_data", key="counts")["retention_postponed"] == 1
     output = capfd.readouterr()
     logged = output.out + output.err
-    assert f"Archive retention is postponed: Cannot list the archives in s3://seller-archive/amazon-sage/{dag_id}/" \
+    assert f"Archive retention is postponed: Cannot list the archives in s3://outage-archive/amazon-sage/{dag_id}/" \
            in logged
     assert f"The run's archive is stored at {uri}; retention runs again with the next run." in logged
