@@ -160,3 +160,57 @@ def test_a_refused_stock_where_fails_the_export_task_before_anything_is_sent(pro
     output = capfd.readouterr()
     assert "STOCK_WHERE is refused at character 6: UNION is not allowed" in output.out + output.err
     assert BUYER not in output.out + output.err
+
+
+
+COLUMNS = ["STOCK_CODE", "qty_in_stock", "WEB_PUBLISH", "Sales_Price", "RECORD_MODIFY_DATE"]
+VALUES = ["'MUG%'", "'it''s'", "1", "-2.5", "0", "'2026-11-26'"]
+INTRUDERS = ["SELECT", "UNION", "FROM", "SALES_ORDER", "NAME", "(", ")", ";", "--", "/*", "'", "0x1", "UPPER(", ".",
+             "\"", "||", "*", "-", ",", "=", "NULL", "IS", "1=1", "OR 1=1"]
+
+
+def _condition(chooser, depth: int = 0) -> str:
+    """A random condition of the grammar (so that mutating it yields near misses)."""
+    if depth < 2 and chooser.random() < 0.4:
+        joined = f" {chooser.choice(['AND', 'OR'])} ".join(_condition(chooser, depth + 1) for _ in range(2))
+        return f"({joined})" if chooser.random() < 0.5 else joined
+    column, value = chooser.choice(COLUMNS), chooser.choice(VALUES)
+    return chooser.choice([
+        f"{column} {chooser.choice(['=', '<>', '!=', '<', '<=', '>', '>='])} {value}", f"{value} = {column}",
+        f"{column} {chooser.choice(['', 'NOT '])}IN ({value}, {chooser.choice(VALUES)})",
+        f"{column} {chooser.choice(['', 'NOT '])}LIKE 'A%'", f"{column} IS {chooser.choice(['', 'NOT '])}NULL",
+        f"{column} {chooser.choice(['', 'NOT '])}BETWEEN {value} AND {chooser.choice(VALUES)}",
+        f"NOT {column} = {value}", f"{column} = {chooser.choice(COLUMNS)}"])
+
+
+def test_whatever_is_accepted_is_valid_sql_naming_only_stock_columns(company: Path) -> None:
+    """Random conditions, most with a token added or replaced by an intruder: each is refused, or becomes SQL
+    of STOCK's columns, keywords and markers only, which SQLite runs."""
+    import random
+
+    chooser = random.Random(20261201)
+    outcomes = {"accepted": 0, "refused": 0}
+    connection = pyodbc.connect(odbc_connection_string(company), autocommit=True)
+    try:
+        for _ in range(3000):
+            tokens = _condition(chooser).split(" ")
+            mutation = chooser.random()
+            if mutation < 0.3:
+                tokens.insert(chooser.randrange(len(tokens) + 1), chooser.choice(INTRUDERS))
+            elif mutation < 0.6:
+                tokens[chooser.randrange(len(tokens))] = chooser.choice(INTRUDERS)
+            text = " ".join(tokens)
+            try:
+                parsed = parse_stock_filter(text)
+            except ValueError:
+                outcomes["refused"] += 1
+                continue
+            outcomes["accepted"] += 1
+            words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", parsed.sql))
+            assert words <= STOCK_COLUMNS | {"AND", "OR", "NOT", "IN", "LIKE", "IS", "NULL", "BETWEEN"}, text
+            assert set(re.sub(r"[A-Za-z0-9_ ]", "", parsed.sql)) <= set("()?,=<>"), text
+            assert parsed.sql.count("?") == len(parsed.params), text
+            connection.execute(f"SELECT COUNT(*) FROM STOCK WHERE {parsed.sql}", *parsed.params).fetchone()
+    finally:
+        connection.close()
+    assert outcomes["accepted"] > 800 and outcomes["refused"] > 800, outcomes
