@@ -37,14 +37,15 @@ class ArchiveStoreUnavailable(ArchiveError):
 
 # S3 error codes that mean "S3 is struggling", not "you asked for something wrong".
 S3_OUTAGE_CODES = frozenset(("InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling",
-                             "ThrottlingException", "RequestTimeTooSkewed"))
+                             "ThrottlingException"))
 
 
 def _s3_outage(exc: BaseException) -> bool:
     """Whether a boto3 error is S3 (or the way to it) being unavailable, rather than a refusal."""
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
 
-    if isinstance(exc, (ConnectionError, HTTPClientError)):  # EndpointConnectionError, timeouts, dropped connections
+    if isinstance(exc, (BotoConnectionError, HTTPClientError)):  # no endpoint, timeouts, dropped connections
         return True
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
