@@ -39,6 +39,7 @@ class Sage50ImportSalesOrdersOperator(BaseOperator):
         import pyodbc
 
         from amazon_sage.core.sage.order_import import ImportInterrupted, import_sales_orders
+        from amazon_sage.core.sage.order_sql import ImportLockError
         from amazon_sage.core.xml_files import XmlFileError
         from amazon_sage.hooks.sage50 import Sage50Hook
         from amazon_sage.notifiers.seller_alert import notify_failed_records
@@ -50,7 +51,7 @@ class Sage50ImportSalesOrdersOperator(BaseOperator):
             result = import_sales_orders(Path(self.input_file), run_folder_of(context), hook.connect,
                                          import_statuses=statuses, unknown_sku_action=action,
                                          helper_processes=settings.get_int("IMPORT_HELPER_PROCESSES"))
-        except XmlFileError as exc:
+        except (XmlFileError, ImportLockError) as exc:
             raise AirflowException(str(exc)) from None
         except pyodbc.Error as exc:
             raise hook.explain(exc) from None
