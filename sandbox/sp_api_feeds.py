@@ -5,23 +5,30 @@
   an S3-style XML error.
 * ``createFeed`` checks the body against the model, and ``JSON_LISTINGS_FEED`` has its own
   bucket (5 submissions per 5 minutes per region by default) besides createFeed's.
-* A feed is ``IN_QUEUE``, then ``IN_PROGRESS``, and after ``processing_delay`` seconds it is
-  processed: a document that is not JSON or breaks ``listings-feed-schema-v2.json`` is
-  ``FATAL``; otherwise each message is checked against the sandbox's listings (unknown SKU,
-  negative quantity, price not above zero, wrong marketplace -> an ERROR issue) and the
-  accepted patches are applied. The processing report follows Amazon's report schema and
+* A feed is ``IN_QUEUE``, then ``IN_PROGRESS``, and ``processing_delay`` seconds (as set when it
+  was created) after its creation it is processed: a document that is not JSON or breaks
+  ``listings-feed-schema-v2.json`` is ``FATAL``; otherwise each message is checked against the
+  sandbox's listings (unknown SKU, negative quantity, price not above zero, wrong marketplace ->
+  an ERROR issue) and the accepted patches are applied. The processing report follows Amazon's report schema and
   is served gzip-compressed.
+* ``getFeeds`` lists feeds as the model says: ``feedTypes`` (required unless ``nextToken``),
+  ``marketplaceIds``, ``pageSize`` (1-100, default 10), ``processingStatuses``, ``createdSince``
+  (default 90 days ago), ``createdUntil`` (default now), newest first; ``nextToken`` must come
+  back as the only parameter. Every parameter is checked against the model's declaration and
+  every answer against its ``GetFeedsResponse`` schema.
 * Switches: ``feed_outcomes`` (e.g. ``["FATAL", "CANCELLED"]`` for the next feeds),
   ``report_unknown_message_id`` (the report names a messageId the feed never had).
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,7 +40,10 @@ from sandbox.catalogue import CATALOGUE
 
 FEEDS = "/feeds/2021-06-30"
 FEED_LIMITS = {"createFeedDocument": (0.5, 15), "createFeed": (0.0083, 15), "getFeed": (2.0, 15),
-               "getFeedDocument": (0.0222, 10), "JSON_LISTINGS_FEED": (5 / 300, 5)}
+               "getFeeds": (0.0222, 10), "getFeedDocument": (0.0222, 10), "JSON_LISTINGS_FEED": (5 / 300, 5)}
+# Query keys python-amazon-sp-api adds to GETs that carry no marketplace; Amazon ignores them, so must we.
+LIBRARY_QUERY_KEYS = {"MarketplaceId", "MarketplaceIds", "marketplace_ids"}
+FEED_RETENTION = timedelta(days=90)  # getFeeds' default createdSince: "Feeds are retained for a maximum of 90 days"
 REMOVED_FEED_TYPES = {"POST_PRODUCT_DATA", "POST_INVENTORY_AVAILABILITY_DATA", "POST_PRODUCT_PRICING_DATA",
                       "POST_FLAT_FILE_INVLOADER_DATA", "POST_FLAT_FILE_PRICEANDQUANTITYONLY_UPDATE_DATA"}
 
@@ -57,6 +67,8 @@ class Feed:
     marketplace_ids: list[str]
     created: float
     created_iso: str
+    feed_type: str = "JSON_LISTINGS_FEED"
+    processing_delay: float = 0.2  # the sandbox's processing_delay when the feed was created
     outcome: str | None = None
     status: str = "IN_QUEUE"
     result_document_id: str | None = None
@@ -79,8 +91,20 @@ def _iso_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 # Amazon's listings feed schemas, which the product itself ships in its package.
 FEED_SCHEMAS = PROJECT / "plugins" / "amazon_sage" / "core" / "feeds" / "amazon_schemas"
+
+
+def _parse_time(value: str, name: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise FeedError(400, "InvalidInput", f"Invalid date format for {name}: {value!r}. Use ISO 8601.") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class FeedsModel:
@@ -88,6 +112,9 @@ class FeedsModel:
         model = json.loads((directory / "feeds_2021-06-30.json").read_text())
         self.feed_validator = jsonschema.Draft4Validator({"$ref": "#/definitions/Feed",
                                                           "definitions": model["definitions"]})
+        self.get_feeds_validator = jsonschema.Draft4Validator({"$ref": "#/definitions/GetFeedsResponse",
+                                                               "definitions": model["definitions"]})
+        self.get_feeds_parameters = {p["name"]: p for p in model["paths"][f"{FEEDS}/feeds"]["get"]["parameters"]}
         self.feed_schema = jsonschema.Draft7Validator(
             json.loads((FEED_SCHEMAS / "listings-feed-schema-v2.json").read_text()))
         self.report_schema = jsonschema.Draft7Validator(
@@ -143,21 +170,22 @@ class FeedsSandbox:
         if feed_type in REMOVED_FEED_TYPES:
             outcome = "FATAL"
         feed = Feed(feed_id=str(50001019000 + len(self.feeds_state.feeds)), document_id=document_id,
-                    marketplace_ids=marketplaces, created=time.monotonic(), created_iso=_iso_now(), outcome=outcome)
+                    marketplace_ids=marketplaces, created=time.monotonic(), created_iso=_iso_now(), outcome=outcome,
+                    feed_type=feed_type, processing_delay=self.feeds_state.processing_delay)
         self.feeds_state.feeds[feed.feed_id] = feed
         return {"feedId": feed.feed_id}
 
-    def get_feed(self, feed_id: str) -> dict[str, Any]:
-        feed = self.feeds_state.feeds.get(feed_id)
-        if feed is None:
-            raise FeedError(404, "NotFound", f"Feed {feed_id} not found.")
+    def _advance(self, feed: Feed) -> None:
+        """Move ``feed`` along IN_QUEUE -> IN_PROGRESS -> processed, by the time since it was created."""
         elapsed = time.monotonic() - feed.created
         if feed.status in {"IN_QUEUE", "IN_PROGRESS"}:
-            if elapsed >= self.feeds_state.processing_delay:
+            if elapsed >= feed.processing_delay:
                 self._process(feed)
-            elif elapsed >= self.feeds_state.processing_delay / 2:
+            elif elapsed >= feed.processing_delay / 2:
                 feed.status = "IN_PROGRESS"
-        answer: dict[str, Any] = {"feedId": feed.feed_id, "feedType": "JSON_LISTINGS_FEED",
+
+    def _feed_answer(self, feed: Feed) -> dict[str, Any]:
+        answer: dict[str, Any] = {"feedId": feed.feed_id, "feedType": feed.feed_type,
                                   "marketplaceIds": feed.marketplace_ids, "createdTime": feed.created_iso,
                                   "processingStatus": feed.status}
         if feed.status != "IN_QUEUE":
@@ -166,7 +194,91 @@ class FeedsSandbox:
             answer["processingEndTime"] = feed.processed_iso
         if feed.result_document_id:
             answer["resultFeedDocumentId"] = feed.result_document_id
+        return answer
+
+    def get_feed(self, feed_id: str) -> dict[str, Any]:
+        feed = self.feeds_state.feeds.get(feed_id)
+        if feed is None:
+            raise FeedError(404, "NotFound", f"Feed {feed_id} not found.")
+        self._advance(feed)
+        answer = self._feed_answer(feed)
         errors = list(self.feeds_model.feed_validator.iter_errors(answer))
+        if errors:
+            raise FeedError(500, "InternalFailure", f"Sandbox answer breaks the model: {errors[0].message}")
+        return answer
+
+    # -- getFeeds ----------------------------------------------------------------------------
+
+    def _feeds_query(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """The getFeeds filters of ``query``, each checked against the model's declaration of it."""
+        declared = self.feeds_model.get_feeds_parameters
+        given = {key: values for key, values in query.items() if key not in LIBRARY_QUERY_KEYS}
+        unknown = set(given) - set(declared)
+        if unknown:
+            raise FeedError(400, "InvalidInput", f"Unknown parameter(s): {', '.join(sorted(unknown))}")
+        if "nextToken" in given and len(given) > 1:
+            raise FeedError(400, "InvalidInput", "nextToken must be the only parameter: specifying nextToken with "
+                                                 "any other parameters is not allowed.")
+        if "nextToken" not in given and "feedTypes" not in given:
+            raise FeedError(400, "InvalidInput", "Either feedTypes or nextToken is required.")
+        filters: dict[str, Any] = {}
+        for name, values in given.items():
+            spec = declared[name]
+            if spec["type"] == "array":
+                items = [part for raw in values for part in raw.split(",") if part]
+                if not spec.get("minItems", 0) <= len(items) <= spec.get("maxItems", len(items)):
+                    raise FeedError(400, "InvalidInput", f"{name} must list {spec.get('minItems', 0)} to "
+                                                         f"{spec.get('maxItems', 'any number of')} values.")
+                allowed = spec["items"].get("enum")
+                bad = [item for item in items if allowed and item not in allowed]
+                if bad:
+                    raise FeedError(400, "InvalidInput", f"Invalid value(s) for {name}: {', '.join(bad)}. "
+                                                         f"Allowed: {', '.join(allowed)}.")
+                filters[name] = items
+            elif spec["type"] == "integer":
+                raw = values[-1]
+                if not raw.isdigit() or not spec.get("minimum", 0) <= int(raw) <= spec.get("maximum", int(raw)):
+                    raise FeedError(400, "InvalidInput", f"{name} must be an integer between {spec.get('minimum')} "
+                                                         f"and {spec.get('maximum')}.")
+                filters[name] = int(raw)
+            elif spec.get("format") == "date-time":
+                filters[name] = _iso(_parse_time(values[-1], name))
+            else:
+                filters[name] = values[-1]
+        return filters
+
+    def get_feeds(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """getFeeds: the feeds matching the filters, newest first, ``pageSize`` at a time."""
+        filters = self._feeds_query(query)
+        after: int | None = None
+        if "nextToken" in filters:
+            try:
+                token = json.loads(base64.urlsafe_b64decode(filters["nextToken"].encode()))
+                filters, after = token["filters"], int(token["after"])
+            except (ValueError, KeyError, TypeError):
+                raise FeedError(400, "InvalidInput", "Invalid nextToken.") from None
+        else:
+            # The defaults are fixed on the first page, so every later page answers the same question.
+            now = datetime.now(UTC)
+            filters.setdefault("createdSince", _iso(now - FEED_RETENTION))
+            filters.setdefault("createdUntil", _iso(now))
+            filters.setdefault("pageSize", self.feeds_model.get_feeds_parameters["pageSize"]["default"])
+        since, until = _parse_time(filters["createdSince"], "createdSince"), _parse_time(filters["createdUntil"],
+                                                                                         "createdUntil")
+        for feed in self.feeds_state.feeds.values():
+            self._advance(feed)
+        matches = [feed for feed in sorted(self.feeds_state.feeds.values(), key=lambda f: -int(f.feed_id))
+                   if (after is None or int(feed.feed_id) < after)
+                   and feed.feed_type in filters["feedTypes"]
+                   and ("marketplaceIds" not in filters or set(feed.marketplace_ids) & set(filters["marketplaceIds"]))
+                   and ("processingStatuses" not in filters or feed.status in filters["processingStatuses"])
+                   and since <= _parse_time(feed.created_iso, "createdTime") <= until]
+        page = matches[:filters["pageSize"]]
+        answer: dict[str, Any] = {"feeds": [self._feed_answer(feed) for feed in page]}
+        if len(matches) > len(page):
+            token = {"filters": filters, "after": int(page[-1].feed_id)}
+            answer["nextToken"] = base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+        errors = list(self.feeds_model.get_feeds_validator.iter_errors(answer))
         if errors:
             raise FeedError(500, "InternalFailure", f"Sandbox answer breaks the model: {errors[0].message}")
         return answer

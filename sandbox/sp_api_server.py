@@ -10,11 +10,15 @@ It behaves like Amazon where the product depends on it:
 * ``paginationToken`` must come back with the same filters, and expires after 24 hours.
 * Each operation has a token bucket (Amazon's rate and burst by default); a throttled call
   gets 429 with Amazon's JSON ``errors`` body and ``x-amzn-RateLimit-Limit``.
-* Fault switches inject 5xx bursts (JSON or HTML bodies), 429 storms, random 429s and slow answers.
+* Fault switches inject 5xx bursts (JSON or HTML bodies), 429 storms, random 429s, slow answers,
+  dropped connections, and answers lost *after* the call took effect (``status_after_processing``,
+  ``drop_after_processing``: createFeed creates the feed, the caller never hears of it). The LWA
+  token endpoint takes the same switches as operation ``lwaToken`` (its JSON errors in LWA's
+  ``{"error", "error_description"}`` shape).
 * A clock that tests can set, so an order's later versions can "happen" between two runs.
 
 Admin endpoints (JSON): ``GET /_sandbox/state``, ``POST /_sandbox/config`` with any of
-``clock`` (ISO time or null), ``faults`` (list), ``rate_limits`` ({operation: [rate, burst]}),
+``clock`` (ISO time or null), ``faults`` (list of :class:`Fault`), ``rate_limits`` ({operation: [rate, burst]}),
 ``revoked_refresh_tokens`` (list); ``POST /_sandbox/orders`` with ``{"versions": [...]}``.
 
 Run it: ``python -m sandbox.sp_api_server --port 8765 --orders 60``.
@@ -42,7 +46,7 @@ from urllib.parse import parse_qs, urlsplit
 import jsonschema
 
 from sandbox import PROJECT
-from sandbox.sp_api_feeds import FEED_LIMITS, FEEDS, FeedError, FeedsSandbox
+from sandbox.sp_api_feeds import FEED_LIMITS, FEEDS, LIBRARY_QUERY_KEYS, FeedError, FeedsSandbox
 
 # Amazon's own models, copied unmodified into the project (include/amazon/README.md names their source).
 MODELS = Path(os.environ.get("SPAPI_SANDBOX_MODELS", PROJECT / "include" / "amazon"))
@@ -51,7 +55,8 @@ AMAZON_LIMITS = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), **FEED_LIM
 TWO_MINUTES = timedelta(minutes=2)
 TOKEN_LIFETIME = timedelta(hours=24)
 # Query keys python-amazon-sp-api adds on GETs; Amazon ignores them, so must we.
-TOLERATED_KEYS = {"MarketplaceId", "MarketplaceIds", "marketplace_ids"}
+TOLERATED_KEYS = LIBRARY_QUERY_KEYS
+LWA_OPERATION = "lwaToken"  # the name fault switches give the LWA token endpoint
 ITEM_DATASETS = {"PROCEEDS": "proceeds", "PROMOTION": "promotion", "CANCELLATION": "cancellation",
                  "FULFILLMENT": "fulfillment", "TAX": "tax", "EXPENSE": "expense"}
 ORDER_DATASETS = {"BUYER": "buyer", "RECIPIENT": "recipient", "PROCEEDS": "proceeds", "FULFILLMENT": "fulfillment",
@@ -101,12 +106,22 @@ class ServerBucket:
         return False
 
 
+FAULT_KINDS = {"status", "throttle", "slow", "drop", "status_after_processing", "drop_after_processing"}
+
+
 @dataclass
 class Fault:
-    """One fault switch. ``kind``: ``status`` (answer ``status``), ``throttle`` (429), ``slow``.
+    """One fault switch. ``kind``:
 
-    It applies to ``operation`` after ``after`` matching calls, for ``count`` calls (None =
-    for ever), or to each call with ``probability`` (seeded, so runs repeat).
+    * ``status``: answer ``status`` (``body`` ``json`` or ``html``) without doing the call;
+    * ``throttle``: answer 429; ``slow``: wait ``seconds``, then do the call as usual;
+    * ``drop``: close the connection without an answer, without doing the call;
+    * ``status_after_processing`` / ``drop_after_processing``: *do* the call (createFeed creates
+      its feed), then answer ``status`` or close the connection: the answer is lost.
+
+    It applies to ``operation`` (or ``*``; ``lwaToken`` is the LWA token endpoint) after ``after``
+    matching calls, for ``count`` calls (None = for ever), or to each call with ``probability``
+    (seeded, so runs repeat).
     """
 
     operation: str
@@ -119,6 +134,10 @@ class Fault:
     probability: float | None = None
     seen: int = 0
     fired: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; use one of {', '.join(sorted(FAULT_KINDS))}")
 
 
 @dataclass
@@ -196,8 +215,8 @@ class Sandbox(FeedsSandbox):
 
     # -- faults and throttling ---------------------------------------------------------------
 
-    def apply_faults(self, operation: str) -> tuple[int, str] | None:
-        """Return (status, body kind) of an injected failure, sleeping for slow faults."""
+    def apply_faults(self, operation: str) -> Fault | None:
+        """Return the fault that fires on this call of ``operation``, if any; a slow one has already slept."""
         with self.state.lock:
             chosen = None
             for fault in self.state.faults:
@@ -216,9 +235,7 @@ class Sandbox(FeedsSandbox):
         if chosen.kind == "slow":
             time.sleep(chosen.seconds)
             return None
-        if chosen.kind == "throttle":
-            return 429, "json"
-        return chosen.status, chosen.body
+        return chosen
 
     def count_call(self, operation: str) -> None:
         with self.state.lock:
@@ -390,13 +407,20 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         def _send(self, status: int, body: Any, headers: dict[str, str] | None = None,
                   content_type: str = "application/json") -> None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the caller is gone (killed, or timed out): nothing to tell
+
+        def _drop(self) -> None:
+            """Close the connection without an answer, as a crashed server or a cut network would."""
+            self.close_connection = True
 
         def _error(self, exc: ApiError, headers: dict[str, str] | None = None) -> None:
             self._send(exc.status, {"errors": [{"code": exc.code, "message": exc.message, "details": exc.details}]},
@@ -416,23 +440,57 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             try:
                 sandbox.check_access(self.headers.get("x-amz-access-token"))
                 sandbox.count_call(operation)
-                injected = sandbox.apply_faults(operation)
-                throttled = (injected and injected[0] == 429) or not sandbox.take_token(operation)
+                fault = sandbox.apply_faults(operation)
+                kind = fault.kind if fault else None
+                throttled = kind == "throttle" or not sandbox.take_token(operation)
                 if throttled or (also and not sandbox.take_token(also)):
                     raise ApiError(429, "QuotaExceeded", "You exceeded your quota for the requested resource.")
-                if injected:
-                    code, kind = injected
-                    if kind == "html":
-                        self._send(code, b"<html><body>Service Unavailable</body></html>", content_type="text/html")
-                        return
-                    raise ApiError(code, "InternalFailure", "We encountered an internal error. Please try again.")
+                if kind == "drop":
+                    self._drop()
+                    return
+                if kind == "status":
+                    self._fail(fault)
+                    return
                 with sandbox.state.lock:
                     answer = action()
-                self._send(status, answer, limit)
+                if kind == "drop_after_processing":
+                    self._drop()
+                elif kind == "status_after_processing":
+                    self._fail(fault)
+                else:
+                    self._send(status, answer, limit)
             except FeedError as exc:
                 self._error(ApiError(exc.status, exc.code, exc.message))
             except ApiError as exc:
                 self._error(exc, limit if exc.status == 429 else None)
+
+        def _fail(self, fault: Fault) -> None:
+            if fault.body == "html":
+                self._send(fault.status, b"<html><body>Service Unavailable</body></html>", content_type="text/html")
+            else:
+                self._error(ApiError(fault.status, "InternalFailure", "We encountered an internal error. "
+                                                                      "Please try again."))
+
+        def _lwa_token(self) -> None:
+            """LWA's token endpoint, with the fault switches of operation ``lwaToken``."""
+            form = {k: v[-1] for k, v in parse_qs(self._body().decode()).items()}
+            sandbox.count_call(LWA_OPERATION)
+            fault = sandbox.apply_faults(LWA_OPERATION)
+            if fault and fault.kind in {"drop", "drop_after_processing"}:
+                self._drop()
+                return
+            if fault and fault.kind in {"status", "throttle", "status_after_processing"}:
+                code = 429 if fault.kind == "throttle" else fault.status
+                if fault.body == "html":
+                    self._send(code, b"<html><body><h1>Service Unavailable</h1></body></html>",
+                               content_type="text/html")
+                else:
+                    self._send(code, {"error": "server_error", "error_description": "Internal Server Error"})
+                return
+            try:
+                self._send(200, sandbox.issue_token(form))
+            except ApiError as exc:
+                self._send(exc.status, {"error": exc.code, "error_description": exc.message})
 
         def _s3_error(self, exc: FeedError) -> None:
             body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{exc.code}</Code>"
@@ -457,6 +515,9 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             if url.path == SEARCH_PATH:
                 query = parse_qs(url.query, keep_blank_values=True)
                 self._sp_api("searchOrders", lambda: sandbox.search_orders(query))
+            elif url.path == f"{FEEDS}/feeds":
+                query = parse_qs(url.query, keep_blank_values=True)
+                self._sp_api("getFeeds", lambda: sandbox.get_feeds(query))
             elif url.path.startswith(f"{FEEDS}/feeds/"):
                 feed_id = url.path.rsplit("/", 1)[-1]
                 self._sp_api("getFeed", lambda: sandbox.get_feed(feed_id))
@@ -486,11 +547,7 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             try:
                 if url.path == "/auth/o2/token":
-                    form = {k: v[-1] for k, v in parse_qs(self._body().decode()).items()}
-                    try:
-                        self._send(200, sandbox.issue_token(form))
-                    except ApiError as exc:
-                        self._send(exc.status, {"error": exc.code, "error_description": exc.message})
+                    self._lwa_token()
                 elif url.path == f"{FEEDS}/documents":
                     body = json.loads(self._body() or b"{}")
                     self._sp_api("createFeedDocument", lambda: sandbox.create_feed_document(body, self.base_url), 201)
