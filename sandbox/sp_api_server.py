@@ -19,7 +19,8 @@ It behaves like Amazon where the product depends on it:
 
 Admin endpoints (JSON): ``GET /_sandbox/state``, ``POST /_sandbox/config`` with any of
 ``clock`` (ISO time or null), ``faults`` (list of :class:`Fault`), ``rate_limits`` ({operation: [rate, burst]}),
-``revoked_refresh_tokens`` (list); ``POST /_sandbox/orders`` with ``{"versions": [...]}``.
+``revoked_refresh_tokens`` and ``revoked_client_secrets`` (lists; LWA refuses them with
+``invalid_grant`` and ``invalid_client``); ``POST /_sandbox/orders`` with ``{"versions": [...]}``.
 
 Run it: ``python -m sandbox.sp_api_server --port 8765 --orders 60``.
 """
@@ -148,6 +149,7 @@ class SandboxState:
     buckets: dict[str, ServerBucket] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     revoked: set[str] = field(default_factory=set)
+    revoked_client_secrets: set[str] = field(default_factory=set)
     access_tokens: set[str] = field(default_factory=set)
     calls: dict[str, int] = field(default_factory=dict)
     throttled: dict[str, int] = field(default_factory=dict)
@@ -263,6 +265,8 @@ class Sandbox(FeedsSandbox):
                     self.state.buckets.pop(operation, None)
             if "revoked_refresh_tokens" in config:
                 self.state.revoked = set(config["revoked_refresh_tokens"])
+            if "revoked_client_secrets" in config:
+                self.state.revoked_client_secrets = set(config["revoked_client_secrets"])
             self.configure_feeds(config)
 
     # -- LWA ---------------------------------------------------------------------------------
@@ -270,7 +274,8 @@ class Sandbox(FeedsSandbox):
     def issue_token(self, form: dict[str, str]) -> dict[str, Any]:
         if form.get("grant_type") != "refresh_token":
             raise ApiError(400, "unsupported_grant_type", "Only refresh_token grants are supported")
-        if not form.get("client_id") or not form.get("client_secret"):
+        if (not form.get("client_id") or not form.get("client_secret")
+                or form["client_secret"] in self.state.revoked_client_secrets):
             raise ApiError(401, "invalid_client", "Client authentication failed")
         refresh = form.get("refresh_token", "")
         if not refresh.startswith("Atzr|") or refresh in self.state.revoked:

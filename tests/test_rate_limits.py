@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 
 from amazon_sage.core.sp_api.rate_limited_calls import (
+    LoginUnavailable,
     RetryPolicy,
     SpApiGaveUp,
+    SpApiOutcomeUnknown,
     SpApiThrottled,
     SpApiUnavailable,
+    SpApiUnreachable,
     call_within_rate_limit,
 )
 from amazon_sage.core.sp_api.token_bucket import TokenBucket
@@ -82,3 +85,31 @@ def test_backoff_is_capped() -> None:
     call, _ = _flaky([SpApiUnavailable("HTTP 500")] * 6)
     call_within_rate_limit("op", bucket, call, RetryPolicy(max_attempts=7, backoff_cap=2.0, sleep=clock.sleep))
     assert max(clock.sleeps) == 2.0
+
+
+def test_a_call_that_must_not_repeat_is_retried_only_when_amazon_did_not_act() -> None:
+    """createFeed: a 429, a connection never made and a login outage are retried; a lost answer is not."""
+    clock = FakeClock()
+    bucket = TokenBucket(rate=100.0, burst=10, clock=clock, sleep=clock.sleep)
+    call, calls = _flaky([SpApiThrottled("createFeed"), SpApiUnreachable("http://x", "ConnectError"),
+                          LoginUnavailable("http://lwa", "HTTP 503"), SpApiUnavailable("HTTP 500")])
+    with pytest.raises(SpApiOutcomeUnknown, match="HTTP 500"):
+        call_within_rate_limit("createFeed", bucket, call, RetryPolicy(max_attempts=8, sleep=clock.sleep),
+                               repeatable=False)
+    assert calls["n"] == 4  # the 500 came on the 4th call, and nothing followed it
+
+
+@pytest.mark.parametrize("last, says, never", [
+    (SpApiThrottled("op"), "throttled every attempt", "unavailable"),
+    (SpApiUnreachable("http://127.0.0.1:9", "ConnectError: refused"), "http://127.0.0.1:9 cannot be reached",
+     "throttl"),
+    (LoginUnavailable("https://api.amazon.com/auth/o2/token", "HTTP 503"), "login service", "throttl"),
+    (SpApiUnavailable("HTTP 503"), "Amazon is unavailable", "throttl"),
+])
+def test_giving_up_says_what_kept_failing(last, says, never) -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=100.0, burst=10, clock=clock, sleep=clock.sleep)
+    call, _ = _flaky([last] * 2)
+    with pytest.raises(SpApiGaveUp) as caught:
+        call_within_rate_limit("op", bucket, call, RetryPolicy(max_attempts=2, sleep=clock.sleep))
+    assert says in str(caught.value) and never not in str(caught.value) and caught.value.last is last

@@ -86,3 +86,72 @@ def test_library_traps_are_defused(many_orders, monkeypatch) -> None:
     monkeypatch.setenv("AWS_ENV", "SANDBOX")
     with pytest.raises(AirflowException, match="AWS_ENV=SANDBOX"):
         _order_ids(SellingPartnerHook())
+
+
+# -- Login with Amazon outages, and endpoints that cannot be reached ---------------------------------------------
+
+@pytest.fixture
+def quick_retries(monkeypatch):
+    monkeypatch.setenv("AMAZON_SAGE_SP_API_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("AMAZON_SAGE_SP_API_BACKOFF_CAP_SECONDS", "0.2")
+
+
+@pytest.mark.parametrize("fault", [{"kind": "status", "status": 503, "body": "json"},
+                                   {"kind": "status", "status": 503, "body": "html"},
+                                   {"kind": "drop"}])
+def test_a_login_outage_is_retried_and_then_reported_as_one(many_orders, quick_retries, fault) -> None:
+    many_orders.configure({"faults": [{"operation": "lwaToken", **fault, "count": None}]})
+    with pytest.raises(AirflowException) as caught:
+        _order_ids(SellingPartnerHook())
+    message = str(caught.value)
+    assert "login service" in message and "unavailable" in message
+    assert "re-authorise" not in message and "expired" not in message and "revoked" not in message
+    assert "still failing after 3 attempts" in message
+    assert many_orders.state.calls["lwaToken"] == 3  # the same bounded attempts as an SP-API call
+    assert "searchOrders" not in many_orders.state.calls  # nothing reached the SP-API without a token
+
+
+@pytest.mark.parametrize("fault", [{"kind": "status", "status": 500, "count": 2},
+                                   {"kind": "status", "status": 502, "body": "html", "count": 2},
+                                   {"kind": "drop", "count": 2}])
+def test_a_short_login_outage_is_ridden_out(many_orders, quick_retries, fault) -> None:
+    many_orders.configure({"faults": [{"operation": "lwaToken", **fault}]})
+    assert len(_order_ids(SellingPartnerHook())) == 250
+    assert many_orders.state.calls["lwaToken"] == 3
+
+
+def test_a_revoked_client_secret_names_the_credentials_to_fix(many_orders, quick_retries) -> None:
+    many_orders.configure({"revoked_client_secrets": ["sandbox-client-secret"]})  # rotated, the old one revoked
+    with pytest.raises(AirflowException) as caught:
+        _order_ids(SellingPartnerHook())
+    message = str(caught.value)
+    assert "invalid_client" in message and "amazon_sp_api_default" in message and "client secret" in message
+    assert "unavailable" not in message
+    assert many_orders.state.calls["lwaToken"] == 1  # a refusal is not retried
+
+
+def test_an_unreachable_endpoint_names_the_endpoint_and_the_connection(many_orders, sandbox_server, quick_retries,
+                                                                       monkeypatch) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    connection = json.loads(sp_api_connection(sandbox_server.url, "Atzr|unreachable"))
+    connection["extra"]["endpoint"] = closed
+    monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT", json.dumps(connection))
+    with pytest.raises(AirflowException) as caught:
+        _order_ids(SellingPartnerHook())
+    message = str(caught.value)
+    assert "cannot be reached" in message and closed in message and "amazon_sp_api_default" in message
+    assert "Connection refused" in message
+    assert "throttl" not in message and "lower the load" not in message
+
+
+def test_throttling_that_outlasts_the_retries_says_throttled(many_orders, quick_retries) -> None:
+    many_orders.configure({"faults": [{"operation": "searchOrders", "kind": "throttle", "count": None}]})
+    with pytest.raises(AirflowException) as caught:
+        _order_ids(SellingPartnerHook())
+    message = str(caught.value)
+    assert "throttled" in message and "lower the load" in message
+    assert "unavailable" not in message and "cannot be reached" not in message

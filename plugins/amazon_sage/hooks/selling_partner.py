@@ -8,8 +8,13 @@ by the local sandbox. Airflow's Admin > Connections form for this type is declar
 
 The hook works around the library's known traps: it refuses
 ``AWS_ENV=SANDBOX`` and ignores ``SP_API_DEFAULT_MARKETPLACE``, checks HTTP status itself
-(the library turns non-JSON error bodies into empty answers), runs its own paging and
+(the library turns non-JSON error bodies into empty answers), sorts Login with Amazon's
+answers itself (the library calls an LWA outage refused credentials), runs its own paging and
 retry loop, and never logs tokens or request headers.
+
+Failures that outlast the retries say what they are: throttled (429), Amazon unavailable
+(5xx, timeouts), an endpoint that cannot be reached (naming it and the connection), or the
+login service unavailable. ``create_feed`` is never retried blindly: see :meth:`create_feed`.
 """
 
 from __future__ import annotations
@@ -18,23 +23,27 @@ import gzip
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
+from amazon_sage.core.sp_api.http_failures import transport_failure
+from amazon_sage.core.sp_api.login_with_amazon import CREDENTIAL_ERRORS, LoginRefused, access_token_client_class
 from amazon_sage.core.sp_api.rate_limited_calls import (
     AMAZON_RATE_LIMITS,
+    LoginUnavailable,
     RetryPolicy,
     SpApiGaveUp,
+    SpApiOutcomeUnknown,
     SpApiThrottled,
     SpApiUnavailable,
+    SpApiUnreachable,
     call_within_rate_limit,
 )
 from amazon_sage.core.sp_api.token_bucket import TokenBucket
@@ -124,14 +133,7 @@ class SellingPartnerHook(BaseHook):
                 "lwa_client_secret": self._conn.password}
 
     def _access_token_client_class(self) -> type:
-        from sp_api.auth import AccessTokenClient
-
-        lwa_endpoint = self.extras.get("lwa_endpoint")
-        if not lwa_endpoint:
-            return AccessTokenClient
-        parts = urlsplit(lwa_endpoint)
-        return type("ConfiguredLwaClient", (AccessTokenClient,),
-                    {"scheme": f"{parts.scheme}://", "host": parts.netloc})
+        return access_token_client_class(self.extras.get("lwa_endpoint"), HTTP_TIMEOUT_SECONDS)
 
     @staticmethod
     def _guard_environment() -> None:
@@ -164,29 +166,32 @@ class SellingPartnerHook(BaseHook):
 
     def call(self, operation: str, function: Any, *args: Any, **kwargs: Any) -> Any:
         """Call ``function`` (a bound library method) as SP-API ``operation`` within its limits."""
-        from sp_api.auth.exceptions import AuthorizationError
+        return self._call(operation, lambda: function(*args, **kwargs))
+
+    def _call(self, operation: str, send: Callable[[], Any], *, repeatable: bool = True) -> Any:
+        """Run ``send`` as ``operation`` under its bucket and retry loop; failures become clear AirflowExceptions.
+
+        With ``repeatable=False``, :class:`SpApiOutcomeUnknown` propagates as such (the caller finds out).
+        """
         from sp_api.base.exceptions import SellingApiException, SellingApiForbiddenException
 
         def attempt() -> Any:
             try:
-                response = function(*args, **kwargs)
+                response = send()
             except httpx.TransportError as exc:
-                raise SpApiUnavailable(f"{type(exc).__name__}: {exc}") from exc
+                raise transport_failure(exc) from exc
             announced = getattr(response, "rate_limit", None)
             if announced:
                 self.bucket(operation).set_rate(float(announced))
             return response
 
         try:
-            return call_within_rate_limit(operation, self.bucket(operation), attempt, self.retry_policy)
+            return call_within_rate_limit(operation, self.bucket(operation), attempt, self.retry_policy,
+                                          repeatable=repeatable)
         except SpApiGaveUp as exc:
-            raise AirflowException(str(exc)) from None
-        except AuthorizationError as exc:
-            raise AirflowException(
-                f"Login with Amazon refused the credentials of connection '{self.sp_api_conn_id}' "
-                f"({exc.error_code if hasattr(exc, 'error_code') else exc}). The refresh token has expired or "
-                "been revoked, or the client id/secret are wrong: re-authorise the app in Seller Central and "
-                "update the connection's refresh_token.") from None
+            raise AirflowException(self._gave_up_message(exc)) from None
+        except LoginRefused as exc:
+            raise AirflowException(self._login_refused_message(exc)) from None
         except SellingApiForbiddenException as exc:
             raise AirflowException(
                 f"Amazon refused {operation} for connection '{self.sp_api_conn_id}': {exc.message}. Check that "
@@ -194,6 +199,33 @@ class SellingPartnerHook(BaseHook):
         except SellingApiException as exc:
             raise AirflowException(f"Amazon rejected {operation}: {getattr(exc, 'message', exc)} "
                                    f"(code {getattr(exc, 'amzn_code', '?')}).") from None
+
+    def _gave_up_message(self, exc: SpApiGaveUp) -> str:
+        """The core's message, plus which Airflow connection holds the address that failed."""
+        conn = self.sp_api_conn_id
+        if isinstance(exc.last, SpApiUnreachable):
+            if exc.last.endpoint.rstrip("/") == str(self.marketplace.endpoint).rstrip("/"):
+                return (f"{exc} It is the SP-API endpoint of Airflow connection '{conn}': check the 'endpoint' in "
+                        "its extra (leave it out to use Amazon's endpoint for the connection's marketplace).")
+            return f"{exc} (Airflow connection '{conn}')."
+        if isinstance(exc.last, LoginUnavailable):
+            where = ("its 'lwa_endpoint' extra, which replaces Amazon's" if self.extras.get("lwa_endpoint")
+                     else "Amazon's own, api.amazon.com")
+            return f"{exc} Airflow connection '{conn}' uses {where}."
+        return str(exc)
+
+    def _login_refused_message(self, exc: LoginRefused) -> str:
+        conn = self.sp_api_conn_id
+        if exc.error_code == "invalid_grant":
+            return (f"Login with Amazon refused the refresh token of connection '{conn}' ({exc}). It has expired or "
+                    "been revoked, or belongs to another app: re-authorise the app in Seller Central and update the "
+                    "connection's refresh_token.")
+        if exc.credentials_invalid:
+            return (f"Login with Amazon refused the {CREDENTIAL_ERRORS[exc.error_code]} of connection '{conn}' "
+                    f"({exc}): check its login (LWA client id) and password (LWA client secret); after rotating "
+                    "the client secret, put the new one in the connection.")
+        return (f"Login with Amazon refused the token request of connection '{conn}' ({exc}). This does not say the "
+                "credentials are wrong; check the app's Login with Amazon settings in Seller Central.")
 
     # -- Orders API v2026-01-01 ---------------------------------------------------------------
 
@@ -245,21 +277,20 @@ class SellingPartnerHook(BaseHook):
         """Plain HTTP for the presigned upload and download URLs (no SP-API headers)."""
         return httpx.Client(timeout=HTTP_TIMEOUT_SECONDS, event_hooks={"response": [_raise_for_status]})
 
-    def _transfer_call(self, description: str, send: Any) -> httpx.Response:
-        def attempt() -> httpx.Response:
-            try:
-                return send()
-            except httpx.TransportError as exc:
-                raise SpApiUnavailable(f"{type(exc).__name__}: {exc}") from exc
-
-        response = self.call(description, attempt)
+    def _transfer_call(self, description: str, send: Callable[[], httpx.Response]) -> httpx.Response:
+        response = self._call(description, send)
         if response.status_code >= 300:
             raise AirflowException(f"{description} was refused (HTTP {response.status_code}): "
                                    f"{response.text[:300]}")
         return response
 
-    def submit_listings_feed(self, document: bytes) -> str:
-        """createFeedDocument, upload the bytes, createFeed; return the feed id.
+    @property
+    def listings_marketplace_ids(self) -> list[str]:
+        """The marketplaces a listings feed of this connection applies to."""
+        return [self.marketplace.marketplace_id]
+
+    def upload_feed_document(self, document: bytes) -> str:
+        """createFeedDocument, then upload the bytes; return the feedDocumentId. Safe to retry.
 
         The bytes go up exactly as given, with exactly the declared content type (the
         library would re-encode a str as ISO-8859-1 and ignore our transport settings).
@@ -267,13 +298,62 @@ class SellingPartnerHook(BaseHook):
         created = self.call("createFeedDocument", self._feeds.create_feed_document, None, FEED_CONTENT_TYPE).payload
         self._transfer_call("uploadFeedDocument", lambda: self._transfer.put(
             created["url"], content=document, headers={"Content-Type": FEED_CONTENT_TYPE}))
-        self.bucket(LISTINGS_FEED).acquire()  # 5 JSON_LISTINGS_FEED submissions per 5 minutes per region
-        response = self.call("createFeed", self._feeds.create_feed, LISTINGS_FEED, created["feedDocumentId"],
-                             marketplaceIds=[self.marketplace.marketplace_id])
-        return str(response.payload["feedId"])
+        return str(created["feedDocumentId"])
+
+    def create_feed(self, feed_type: str, document_id: str, marketplace_ids: list[str]) -> str:
+        """createFeed; return the feed id. Never repeated blindly: each call makes a new feed.
+
+        Retried only when Amazon certainly did not act (429, no connection made, no access
+        token). A 5xx, a timeout, a dropped connection or an answer without a feed id raises
+        :class:`SpApiOutcomeUnknown`: Amazon may have made the feed, so the caller must look
+        for it (``core.feeds.submissions`` does) before anything is sent again.
+        """
+        if feed_type in AMAZON_RATE_LIMITS:  # JSON_LISTINGS_FEED: 5 submissions per 5 minutes per region
+            self.bucket(feed_type).acquire()
+        response = self._call("createFeed", lambda: self._feeds.create_feed(
+            feed_type, document_id, marketplaceIds=list(marketplace_ids)), repeatable=False)
+        feed_id = (response.payload or {}).get("feedId") if isinstance(response.payload, dict) else None
+        if not feed_id:
+            raise SpApiOutcomeUnknown("createFeed", SpApiUnavailable("an answer without a feedId"))
+        return str(feed_id)
+
+    def submit_listings_feed(self, document: bytes) -> str:
+        """Upload ``document`` and create a JSON_LISTINGS_FEED of it for the connection's marketplace.
+
+        Not idempotent across crashes or lost answers: the upload task submits through
+        ``core.feeds.submissions``, which records the intent first and recovers.
+        """
+        return self.create_feed(LISTINGS_FEED, self.upload_feed_document(document), self.listings_marketplace_ids)
 
     def get_feed(self, feed_id: str) -> dict[str, Any]:
         return self.call("getFeed", self._feeds.get_feed, feed_id).payload
+
+    def get_feeds(self, *, feed_types: list[str], marketplace_ids: list[str] | None = None,
+                  created_since: str | None = None, created_until: str | None = None,
+                  processing_statuses: list[str] | None = None, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Yield every feed getFeeds lists for the filters, following ``nextToken``.
+
+        Amazon takes the token as the only parameter of the next page; each page is retried
+        as a whole. Times are ISO 8601 (UTC, ``Z``).
+        """
+        filters: dict[str, Any] = {"feedTypes": ",".join(feed_types), "pageSize": page_size}
+        for name, value in (("marketplaceIds", marketplace_ids), ("processingStatuses", processing_statuses)):
+            if value:
+                filters[name] = ",".join(value)
+        for name, value in (("createdSince", created_since), ("createdUntil", created_until)):
+            if value:
+                filters[name] = value
+        token: str | None = None
+        while True:
+            response = self.call("getFeeds", self._feeds.get_feeds, **({"nextToken": token} if token else filters))
+            page = response.payload
+            if not isinstance(page, dict) or not isinstance(page.get("feeds"), list):
+                raise AirflowException("getFeeds answered without a 'feeds' list; Amazon's answer was unreadable. "
+                                       "The task will retry.")
+            yield from page["feeds"]
+            token = response.next_token
+            if not token:
+                return
 
     def download_feed_result(self, document_id: str) -> bytes:
         """getFeedDocument, download its URL and gunzip it when Amazon says GZIP."""
