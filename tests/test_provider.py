@@ -96,6 +96,9 @@ def test_the_hook_reads_every_field_the_form_stores(monkeypatch: pytest.MonkeyPa
     assert (lwa.scheme, lwa.host) == ("http://", "127.0.0.1:8766")
 
 
+AMAZON_LWA = "https://api.amazon.com/auth/o2/token"
+
+
 def test_blank_optional_fields_mean_amazon(monkeypatch: pytest.MonkeyPatch) -> None:
     from sp_api.auth import AccessTokenClient
     from sp_api.base import Marketplaces
@@ -104,7 +107,9 @@ def test_blank_optional_fields_mean_amazon(monkeypatch: pytest.MonkeyPatch) -> N
         "refresh_token": "Atzr|form", "seller_id": "A2FORMSELLER", "marketplace": "UK", "endpoint": None,
         "lwa_endpoint": None})
     assert hook.marketplace.endpoint == Marketplaces.UK.endpoint
-    assert hook._access_token_client_class() is AccessTokenClient
+    # The hook's own LWA client (it tells an outage from refused credentials), on Amazon's host.
+    lwa = hook._access_token_client_class()
+    assert issubclass(lwa, AccessTokenClient) and lwa.scheme + lwa.host + lwa.path == AMAZON_LWA
 
 
 def test_a_list_of_marketplaces_is_refused_until_the_hook_serves_several(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
 import zipfile
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -175,3 +182,139 @@ def test_a_429_on_create_feed_is_retried(sandbox_server, product_env, company) -
                 "messages": [{"messageId": 1, "sku": "MUG-RED-01", "operationType": "DELETE"}]}
     feed_id = hook.submit_listings_feed(json.dumps(document).encode())
     assert sandbox.state.calls["createFeed"] == 3 and list(sandbox.feeds_state.feeds) == [feed_id]
+
+
+# -- A feed is submitted once, whatever happens between createFeed and recording its id ------------------------
+
+RUN_DATE = datetime(2026, 11, 26, 10, tzinfo=UTC)
+
+
+def _archived(product_env: dict, dag_id: str) -> zipfile.ZipFile:
+    return zipfile.ZipFile(next(Path(product_env["AMAZON_SAGE_ARCHIVE_DESTINATION"], dag_id).glob("*.zip")))
+
+
+@pytest.mark.parametrize("kind", ["status_after_processing", "drop_after_processing"])
+def test_a_lost_create_feed_answer_makes_one_feed_and_reads_its_report(stock_dags, sandbox_server, company,
+                                                                      product_env, kind) -> None:
+    sandbox = sandbox_server.sandbox
+    # Amazon creates the feed, then its answer is lost: a 500, or the connection drops.
+    sandbox.configure({"faults": [{"operation": "createFeed", "kind": kind, "status": 500}]})
+    run, states = _run(stock_dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
+    assert run.state == "success", states
+    assert sandbox.state.calls["createFeed"] == 1 and len(sandbox.feeds_state.feeds) == 1
+    (feed_id,) = sandbox.feeds_state.feeds
+    with _archived(product_env, "sage_stock_to_amazon_inventory") as archive:
+        report = json.loads(archive.read(f"amazon_inventory_report_{feed_id}.json"))
+        failed = _records_in(archive.read("amazon_inventory_fail.xml"))
+    assert report["header"]["feedId"] == feed_id
+    assert set(failed) == set(NOT_ON_AMAZON)  # the report of the feed that was found was read onto the SKUs
+
+
+def _records_in(xml: bytes) -> dict[str, str]:
+    return {p.findtext("Sku"): (p.findtext("Errors/Error/Description") or "")
+            for p in etree.fromstring(xml).iter("Product")}
+
+
+def test_a_worker_killed_during_create_feed_is_resumed_without_a_second_feed(stock_dags, sandbox_server, company,
+                                                                             product_env, tmp_path) -> None:
+    sandbox = sandbox_server.sandbox
+    # createFeed takes 3 s to answer: the worker is killed (SIGKILL) while Amazon is creating the feed.
+    sandbox.configure({"faults": [{"operation": "createFeed", "kind": "slow", "seconds": 3}]})
+    project = Path(__file__).resolve().parents[1]
+    script = (f"import sys; sys.path[:0] = [{str(project / 'plugins')!r}, {str(project)!r}]\n"
+              "from datetime import datetime\n"
+              "from tests.helpers import parse_dags\n"
+              f"when = datetime.fromisoformat({RUN_DATE.isoformat()!r})\n"
+              "parse_dags()['sage_stock_to_amazon_inventory'].test(logical_date=when, run_after=when,"
+              " run_conf={'export_mode': 'All'})\n")
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ), stdout=log, stderr=log,
+                                  start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while sandbox.state.calls.get("createFeed", 0) == 0:
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the worker never called createFeed"
+            time.sleep(0.02)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker's own process group: it and anything it started
+        worker.wait()
+    assert worker.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 10
+    while not sandbox.feeds_state.feeds:  # Amazon finishes creating the feed the dead worker asked for
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    (feed_id,) = sandbox.feeds_state.feeds
+    # The rerun has the same run id, so the same run folder: it must find that feed, not send another.
+    run, states = _run(stock_dags["sage_stock_to_amazon_inventory"], logical_date=RUN_DATE, run_after=RUN_DATE,
+                       run_conf={"export_mode": "All"})
+    assert run.state == "success", states
+    assert sandbox.state.calls["createFeed"] == 1 and list(sandbox.feeds_state.feeds) == [feed_id]
+    assert sandbox.state.calls.get("getFeeds", 0) >= 1
+    with _archived(product_env, "sage_stock_to_amazon_inventory") as archive:
+        assert f"amazon_inventory_report_{feed_id}.json" in archive.namelist()
+        assert set(_records_in(archive.read("amazon_inventory_fail.xml"))) == set(NOT_ON_AMAZON)
+
+
+def _same_document_sent_by_someone_else(company: Path, folder: Path) -> str:
+    """Send, outside any run, the very document the inventory DAG will build (so the same message count)."""
+    from amazon_sage import settings
+    from amazon_sage.core.feeds.feed_documents import build_feed_documents
+    from amazon_sage.core.mapping.xslt import apply_mapping
+    from amazon_sage.core.sage.stock_export import export_stock, stock_query
+
+    folder.mkdir()
+    connection = pyodbc.connect(odbc_connection_string(company))
+    try:
+        export_stock(connection, stock_query("All", start=RUN_DATE, end=RUN_DATE), folder / "stock.xml")
+    finally:
+        connection.close()
+    mapped = apply_mapping(folder / "stock.xml", settings.mapping_path("INVENTORY_MAPPING"), folder / "inv.xml",
+                           settings.inventory_mapping_parameters())
+    build = build_feed_documents(mapped, seller_id="A1EXAMPLESELLER", out_dir=folder, stem="feed")
+    return SellingPartnerHook().submit_listings_feed(build.documents[0].read_bytes())
+
+
+def test_two_feeds_that_could_be_the_run_s_fail_the_upload_and_send_nothing_more(stock_dags, sandbox_server, company,
+                                                                                product_env, tmp_path,
+                                                                                capfd) -> None:
+    sandbox = sandbox_server.sandbox
+    sandbox.configure({"rate_limits": {"createFeed": [50, 15]}})
+    other = _same_document_sent_by_someone_else(company, tmp_path / "elsewhere")
+    sandbox.configure({"faults": [{"operation": "createFeed", "kind": "status_after_processing", "status": 500}]})
+    dag = stock_dags["sage_stock_to_amazon_inventory"]
+    _, states = _run(dag, logical_date=RUN_DATE, run_after=RUN_DATE, run_conf={"export_mode": "All"})
+    assert states["upload_inventory_feed"] == "failed"
+    assert sandbox.state.calls["createFeed"] == 2 and len(sandbox.feeds_state.feeds) == 2  # nothing sent again
+    (ours,) = set(sandbox.feeds_state.feeds) - {other}
+    output = capfd.readouterr()
+    message = next(line for line in (output.out + output.err).splitlines() if "candidate" in line)
+    assert other in message and ours in message
+    assert "getFeed" in message and "Seller Central" in message
+    assert "amazon_sage.cli.feed_submissions adopt" in message and "release" in message
+    # How to proceed, as the message says: adopt the feed that is this run's, then run again (same run folder).
+    folder = next(Path(product_env["AMAZON_SAGE_WORK_ROOT"], dag.dag_id).iterdir())
+    subprocess.run([sys.executable, "-m", "amazon_sage.cli.feed_submissions", "adopt",
+                    str(folder / "amazon_inventory_feed_submissions.json"), "amazon_inventory_feed_001.json", ours],
+                   env=dict(os.environ), check=True)
+    run, states = _run(dag, logical_date=RUN_DATE, run_after=RUN_DATE, run_conf={"export_mode": "All"})
+    assert run.state == "success", states
+    assert sandbox.state.calls["createFeed"] == 2
+    with _archived(product_env, dag.dag_id) as archive:
+        assert f"amazon_inventory_report_{ours}.json" in archive.namelist()
+
+
+def test_every_file_the_upload_writes_is_private(stock_dags, sandbox_server, company, product_env) -> None:
+    previous = os.umask(0o022)  # the usual umask: files must be private because the product makes them so
+    try:
+        sandbox_server.sandbox.configure({"feed_outcomes": ["FATAL"]})  # a failed run keeps its folder
+        _, states = _run(stock_dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
+    finally:
+        os.umask(previous)
+    assert states["upload_inventory_feed"] == "failed"
+    folder = next(Path(product_env["AMAZON_SAGE_WORK_ROOT"], "sage_stock_to_amazon_inventory").iterdir())
+    written = {path.name: stat.S_IMODE(path.stat().st_mode) for path in folder.iterdir()}
+    (feed_id,) = sandbox_server.sandbox.feeds_state.feeds
+    assert {"amazon_inventory_rejected.json", f"amazon_inventory_report_{feed_id}.json"} <= set(written)
+    assert {name: mode for name, mode in written.items() if mode != 0o600} == {}
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700

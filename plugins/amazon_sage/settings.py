@@ -131,6 +131,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("FEED_POLL_SECONDS", "30", "(none)", "Seconds between getFeed polls while a feed is processed."),
         Setting("FEED_TIMEOUT_MINUTES", "120", "Import JSON Feed: timeout in minutes",
                 "How long to wait for Amazon to process a feed before the task fails (0 = no limit)."),
+        Setting("FEED_RECOVERY_WAIT_MINUTES", "15", "(none)",
+                "After a lost createFeed answer or a killed worker, how long the upload waits for feeds that may be "
+                "the run's to finish processing, so that one can be confirmed before anything is sent again."),
         # Pools and notifications
         Setting("SP_API_POOL", "amazon_sp_api", "(none)",
                 "Airflow pool that every SP-API task uses, so all DAGs and runs share Amazon's rate limits."),

@@ -33,12 +33,14 @@ DOC = """
 * Upload validates every document against Amazon's schema, submits it (25,000 messages per feed at most, 5 feeds
   per 5 minutes per region), waits in the triggerer, then splits Amazon's processing report into
   `amazon_{name}_success.xml` and `amazon_{name}_fail.xml` (each SKU with Amazon's message).
-* **Retry:** clearing the upload task resumes waiting on the feeds already submitted; it never sends them twice.
+* **Retry:** clearing the upload task resumes waiting on the feeds already submitted; it never sends them twice,
+  even after a killed worker or a lost createFeed answer: it finds the feed Amazon made (getFeeds and the report),
+  and when it cannot tell, it sends nothing and fails naming the candidate feeds and the command that settles it.
   A FATAL or CANCELLED feed fails the task with Amazon's reason.
 * **Settings** (environment variables `AMAZON_SAGE_*`, listed with their Zynk names in the README): the schedule,
   `STOCK_EXPORT_MODE`, `STOCK_PUBLISHED_ONLY`, `STOCK_WHERE`, the mapping file, `FULFILLMENT_CHANNEL`,
   `PRODUCT_TYPE`, `PRICE_CURRENCY`, `TAX_RATE`, `SALE_PRICE_INCLUDES_TAX`, `FEED_POLL_SECONDS`,
-  `FEED_TIMEOUT_MINUTES`. Connections: `sage50_default`, `amazon_sp_api_default`.
+  `FEED_TIMEOUT_MINUTES`, `FEED_RECOVERY_WAIT_MINUTES`. Connections: `sage50_default`, `amazon_sp_api_default`.
 """
 
 

@@ -40,9 +40,12 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
 
     ``feed_name`` (``inventory`` or ``prices``) names the files: ``amazon_<name>_feed_NNN.json``,
     ``amazon_<name>_success.xml`` and ``amazon_<name>_fail.xml``. Each document is validated
-    before upload; the wait is deferred to :class:`ListingsFeedTrigger`. Submitted feed ids
-    are recorded in the run folder first, so a retry resumes waiting on the same feeds and
-    never submits them twice. FATAL or CANCELLED fail the task with Amazon's reason.
+    before upload; the wait is deferred to :class:`ListingsFeedTrigger`. Submission goes
+    through :mod:`amazon_sage.core.feeds.submissions`: the intent is recorded before createFeed
+    and the feed id after it, so a retry resumes waiting on the same feeds, and after a kill or
+    a lost createFeed answer it finds the feed Amazon made instead of sending another. Once a
+    try has begun submitting, later tries send the documents it built. FATAL or CANCELLED fail
+    the task with Amazon's reason. Every file is written privately (0600).
     """
 
     template_fields: Sequence[str] = ("input_file",)
@@ -64,44 +67,63 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
                 "rejected": folder / f"{stem}_rejected.json"}
 
     def execute(self, context: Any) -> Any:
-        from amazon_sage.core.feeds.feed_documents import FeedValidationError, build_feed_documents
+        from amazon_sage.core.feeds.feed_documents import FeedValidationError, build_feed_documents, built_documents
+        from amazon_sage.core.feeds.feed_registry import FeedRegistry, FeedRegistryError, registry_path
+        from amazon_sage.core.feeds.submissions import (
+            FeedSubmitter,
+            RecoveryPolicy,
+            SubmissionFailed,
+            SubmissionJournal,
+            SubmissionUndetermined,
+        )
         from amazon_sage.core.files import atomic_output
         from amazon_sage.core.xml_files import XmlFileError
-        from amazon_sage.hooks.selling_partner import SellingPartnerHook
+        from amazon_sage.hooks.selling_partner import LISTINGS_FEED, SellingPartnerHook
         from amazon_sage.triggers.listings_feed import ListingsFeedTrigger
 
         paths = self._paths(context)
         hook = SellingPartnerHook(self.sp_api_conn_id)
-        submissions: dict[str, str] = (json.loads(paths["submissions"].read_text())
-                                       if paths["submissions"].exists() else {})
-        try:
-            build = build_feed_documents(Path(self.input_file), seller_id=hook.seller_id, out_dir=paths["folder"],
-                                         stem=f"amazon_{self.feed_name}_feed")
-        except (FeedValidationError, XmlFileError) as exc:
-            raise AirflowException(str(exc)) from None
-        paths["rejected"].write_text(json.dumps(build.rejected))
-        if not build.documents:
-            if not build.rejected:
+        journal = SubmissionJournal(paths["submissions"])
+        stem = f"amazon_{self.feed_name}_feed"
+        if journal.started():  # an earlier try began submitting: finish the documents it built and uploaded
+            documents = built_documents(paths["folder"], stem)
+            rejected = json.loads(paths["rejected"].read_text())
+            self.log.info("An earlier try began submitting: resuming with its %d documents", len(documents))
+        else:
+            try:
+                build = build_feed_documents(Path(self.input_file), seller_id=hook.seller_id,
+                                             out_dir=paths["folder"], stem=stem)
+            except (FeedValidationError, XmlFileError) as exc:
+                raise AirflowException(str(exc)) from None
+            documents, rejected = build.documents, build.rejected
+            with atomic_output(paths["rejected"]) as tmp:
+                tmp.write_text(json.dumps(rejected))
+        if not documents:
+            if not rejected:
                 raise AirflowSkipException("Nothing to send: the mapping produced no messages.")
-            return self._finish(context, [], [])
-        for document in build.documents:
-            if document.name in submissions:
-                self.log.info("%s was submitted as feed %s by an earlier try; waiting on it again",
-                              document.name, submissions[document.name])
-                continue
-            submissions[document.name] = hook.submit_listings_feed(document.read_bytes())
-            with atomic_output(paths["submissions"]) as tmp:
-                tmp.write_text(json.dumps(submissions, indent=2))
-            self.log.info("Submitted %s as feed %s", document.name, submissions[document.name])
-        timeout = settings.get_int("FEED_TIMEOUT_MINUTES") * 60 or None
+            return self._finish(context, [], [tuple(item) for item in rejected])
         poll = self.poll_interval if self.poll_interval is not None else float(settings.get("FEED_POLL_SECONDS"))
-        self.defer(trigger=ListingsFeedTrigger([submissions[d.name] for d in build.documents], hook.sp_api_conn_id,
-                                               poll_interval=poll, timeout=timeout),
+        submitter = FeedSubmitter(
+            api=hook, journal=journal, registry=FeedRegistry(registry_path(settings.work_root())),
+            owner=f"{context['dag'].dag_id}/{context['run_id']}",
+            policy=RecoveryPolicy(poll_seconds=poll, wait_seconds=settings.get_int("FEED_RECOVERY_WAIT_MINUTES") * 60))
+        feed_ids = []
+        for document in documents:
+            try:
+                feed_ids.append(submitter.submit(document, feed_type=LISTINGS_FEED,
+                                                 marketplace_ids=hook.listings_marketplace_ids))
+            except (SubmissionUndetermined, SubmissionFailed, FeedRegistryError) as exc:
+                raise AirflowException(str(exc)) from None
+            self.log.info("%s is feed %s", document.name, feed_ids[-1])
+        timeout = settings.get_int("FEED_TIMEOUT_MINUTES") * 60 or None
+        self.defer(trigger=ListingsFeedTrigger(feed_ids, hook.sp_api_conn_id, poll_interval=poll, timeout=timeout),
                    method_name="execute_complete",
                    timeout=timedelta(seconds=timeout) if timeout else None)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> str:
         from amazon_sage.core.feeds.processing_report import apply_report
+        from amazon_sage.core.feeds.submissions import SubmissionJournal
+        from amazon_sage.core.files import atomic_output
         from amazon_sage.hooks.selling_partner import SellingPartnerHook
 
         paths = self._paths(context)
@@ -109,7 +131,7 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
             raise AirflowException(f"Waiting for Amazon's feed processing failed: {event.get('message', event)}. "
                                    "Clear the task to wait again on the same feeds.")
         hook = SellingPartnerHook(self.sp_api_conn_id)
-        submissions: dict[str, str] = json.loads(paths["submissions"].read_text())
+        submissions = SubmissionJournal(paths["submissions"]).feed_ids()
         outcomes: list[FeedOutcome] = []
         problems: list[str] = []
         for document_name, feed_id in submissions.items():
@@ -117,8 +139,8 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
             status = feed["processingStatus"]
             report = (json.loads(hook.download_feed_result(feed["resultFeedDocumentId"]))
                       if feed.get("resultFeedDocumentId") else {})
-            report_file = paths["folder"] / f"amazon_{self.feed_name}_report_{feed_id}.json"
-            report_file.write_text(json.dumps(report, indent=2))
+            with atomic_output(paths["folder"] / f"amazon_{self.feed_name}_report_{feed_id}.json") as tmp:
+                tmp.write_text(json.dumps(report, indent=2))
             if status != "DONE":
                 reasons = "; ".join(issue.get("message", "") for issue in report.get("issues", [])[:5])
                 problems.append(f"feed {feed_id} ({document_name}) ended {status}"

@@ -120,6 +120,11 @@ def validate_document(document: dict[str, Any], name: str) -> None:
                               f"{detail}: {error.message[:200]}. Fix the mapping; nothing was uploaded.")
 
 
+def built_documents(out_dir: Path, stem: str) -> list[Path]:
+    """The documents an earlier :func:`build_feed_documents` wrote into ``out_dir`` (``<stem>_NNN.json``), in order."""
+    return sorted(out_dir.glob(f"{stem}_[0-9][0-9][0-9].json"))
+
+
 def _iter_mapped(path: Path) -> Iterator[tuple[str, Any]]:
     for _, element in iterparse_xml_file(path, "Mapped file", events=("end",), tag=("message", "rejected")):
         if element.tag == "message":
