@@ -87,6 +87,12 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
         stem = f"amazon_{self.feed_name}_feed"
         if journal.started():  # an earlier try began submitting: finish the documents it built and uploaded
             documents = built_documents(paths["folder"], stem)
+            missing = sorted(set(journal.documents()) - {document.name for document in documents})
+            if missing or not paths["rejected"].exists():
+                raise AirflowException(f"An earlier try began submitting, but its files are gone from "
+                                       f"{paths['folder']} ({', '.join(missing) or paths['rejected'].name}): "
+                                       f"restore them (the run's journal {paths['submissions'].name} names what "
+                                       "was sent) before clearing the task.")
             rejected = json.loads(paths["rejected"].read_text())
             self.log.info("An earlier try began submitting: resuming with its %d documents", len(documents))
         else:

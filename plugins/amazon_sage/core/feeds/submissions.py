@@ -147,6 +147,10 @@ class SubmissionJournal:
         with atomic_output(self.path) as tmp:
             tmp.write_text(json.dumps(entries, indent=2))
 
+    def documents(self) -> list[str]:
+        """The names of the documents with an entry, submitted or not."""
+        return list(self._raw())
+
     def started(self) -> bool:
         """True once any document of the run has an intent: its documents are then the ones to finish."""
         return bool(self._raw())
