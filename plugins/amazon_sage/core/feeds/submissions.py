@@ -275,15 +275,16 @@ class FeedSubmitter:
                         judgements.append(judgement)
                         continue
                     terminal[feed_id] = judgement
+                    log.info("Candidate feed %s %s", judgement.describe(), judgement.verdict.value)
                 judgements.append(terminal[feed_id])
             pending = [j for j in judgements if j.verdict is Verdict.PENDING]
             matches = [j for j in judgements if j.verdict is Verdict.MATCH]
             unconfirmable = [j for j in judgements if j.verdict is Verdict.UNCONFIRMABLE]
-            for judgement in judgements:
-                log.info("Feed %s %s", judgement.describe(), judgement.verdict.value)
             if pending:
                 if self.monotonic() >= deadline:
                     raise self._still_processing(intent, pending + matches + unconfirmable)
+                log.info("Waiting for candidate feed(s) %s, still being processed, to tell whether one is %s",
+                         ", ".join(j.feed_id for j in pending), intent.document)
                 self.sleep(self.policy.poll_seconds)
                 for judgement in pending:
                     listed[judgement.feed_id] = self.api.get_feed(judgement.feed_id)
