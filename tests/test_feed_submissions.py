@@ -233,3 +233,14 @@ def test_a_feed_is_judged_by_its_report(status, report, verdict) -> None:
                 "messages": [{"messageId": 1, "sku": "A"}, {"messageId": 2, "sku": "B"}]}
     feed = {"feedId": "1", "processingStatus": status, **({"resultFeedDocumentId": "r"} if report else {})}
     assert judge(feed, document, lambda _: report).verdict is verdict
+
+
+def test_the_hook_follows_get_feeds_pages_with_the_token_alone(feeds, tmp_path) -> None:
+    hook = SellingPartnerHook()
+    hook.bucket("createFeed").rate = hook.bucket(LISTINGS_FEED).rate = 50.0
+    made = [hook.submit_listings_feed(_document(tmp_path).read_bytes()) for _ in range(12)]
+    since = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    listed = [feed["feedId"] for feed in hook.get_feeds(feed_types=[LISTINGS_FEED], marketplace_ids=["A1F83G8C2ARO7P"],
+                                                         created_since=since, page_size=5)]
+    assert listed == made[::-1] and feeds.state.calls["getFeeds"] == 3  # 5 + 5 + 2
+    assert list(hook.get_feeds(feed_types=[LISTINGS_FEED], marketplace_ids=["A1PA6795UKMFR9"])) == []
