@@ -310,13 +310,17 @@ def test_a_file_cut_at_a_record_boundary_is_refused_and_leaves_no_output(tmp_pat
     """Only the closing root tag is missing: every chunk parses, yet the file is not whole."""
     source = tmp_path / "amazon_orders.xml"
     write_orders_xml([{"orders": generate_orders(40, ORDERS_START, days=1)}], source, window={})
-    cut = tmp_path / "cut.xml"
-    cut.write_text(source.read_text(encoding="utf-8").replace("</Orders>", ""), encoding="utf-8")
+    text = source.read_text(encoding="utf-8")
     output = tmp_path / "zynk_orders.xml"
-    with pytest.raises(XmlFileError, match=r"cut.xml:\d+ is not well-formed XML"):
-        apply_mapping_in_chunks(cut, MAPPING, output, settings.orders_mapping_parameters(), record="Order",
-                                output_records="SalesOrder", chunk_size=5, threads=2)
-    assert not output.exists() and not list(tmp_path.glob("*.tmp*"))
+    for case, broken in (("no-root-end", text.replace("</Orders>", "")),
+                         ("after-the-root", text.replace("</Orders>", "</Orders></Orders>")),
+                         ("cut-after-a-record", text[:text.index("</Order>", len(text) // 2) + len("</Order>")])):
+        cut = tmp_path / f"{case}.xml"
+        cut.write_text(broken, encoding="utf-8")
+        with pytest.raises(XmlFileError, match=rf"{case}.xml:\d+ is not well-formed XML"):
+            apply_mapping_in_chunks(cut, MAPPING, output, settings.orders_mapping_parameters(), record="Order",
+                                    output_records="SalesOrder", chunk_size=5, threads=2)
+        assert not output.exists() and not list(tmp_path.glob("*.tmp*")), case
 
 
 def test_records_the_mapping_does_not_find_are_an_error_naming_what_was_found(tmp_path: Path) -> None:

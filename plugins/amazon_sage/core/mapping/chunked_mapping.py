@@ -39,8 +39,8 @@ from amazon_sage.core.files import atomic_output
 from amazon_sage.core.mapping.xslt import MappingError, describe_error_log, load_mapping, string_parameters
 from amazon_sage.core.xml_files import (
     XmlFileError,
-    check_well_formed,
     iterparse_xml_file,
+    require_file,
     root_tag,
     secure_parser,
 )
@@ -137,16 +137,16 @@ def apply_mapping_in_chunks(input_file: Path, mapping: Path, output_file: Path,
     records gets the mapping's own answer to it. ``threads`` 0 means one per CPU core.
     A mapping that aggregates across records must use ``apply_mapping`` instead.
 
-    The whole input is checked to be well-formed before anything is mapped (a byte cut would not
-    see a file cut short between two records), and a mapping that gives no output record for an
-    input that has records is refused: its records are not where the mapping looks for them.
+    An input that is not well-formed is refused, even one cut short between two records (the byte
+    cut checks every chunk and what follows the last record), and so is a mapping that gives no
+    output record for an input that has records: its records are not where the mapping looks.
     Either way :class:`~amazon_sage.core.xml_files.XmlFileError` says why and no output is left.
     """
     wanted = (output_records,) if isinstance(output_records, str) else tuple(output_records)
     if threads < 0 or chunk_size < 1:
         raise ValueError(f"threads must be 0 (one per core) or more, and chunk_size 1 or more; "
                          f"got threads={threads}, chunk_size={chunk_size}")
-    check_well_formed(input_file)
+    require_file(input_file)
     mapper = _ChunkMapper(input_file, mapping, parameters or {}, wanted, record)
     mapper.transform()  # a broken stylesheet fails here, before any input is read
     threads = threads or available_cores()
@@ -280,6 +280,10 @@ def _cut_chunks(input_file: Path, record: str, chunk_size: int, block: int = 1 <
                 break
         if start_tag.search(buffer, start):  # a record without an end tag after the last one: not cut safely
             raise _CutUnsafe
+        try:  # what follows the last record must close the records' ancestors, or the file is not whole
+            etree.fromstring(wrapper_open + buffer[start:], secure_parser())
+        except etree.XMLSyntaxError:
+            raise _CutUnsafe from None  # the careful way names the line
 
 
 def _wrapper(input_file: Path, record: str) -> tuple[bytes, bytes, int]:
