@@ -59,7 +59,7 @@ def fingerprints(folder: Path, orders: int, products: int) -> dict[str, str]:
     write_orders_xml([{"orders": list({v["orderId"]: v for v in versions}.values())}], source, window={})
     zynk = apply_mapping_in_chunks(source, settings.mapping_path("ORDERS_MAPPING"), folder / "zynk_orders.xml",
                                    settings.orders_mapping_parameters(), record="Order", output_records="SalesOrder",
-                                   threads=2)
+                                   threads=2).path
     imported = folder / "import"
     imported.mkdir()
     import_sales_orders(zynk, imported, lambda: pyodbc.connect(odbc_connection_string(company), autocommit=False),
@@ -75,7 +75,7 @@ def fingerprints(folder: Path, orders: int, products: int) -> dict[str, str]:
                              ("prices", {**settings.prices_mapping_parameters(), "MarketplaceID": "A1F83G8C2ARO7P"})):
         mapped = apply_mapping_in_chunks(records, settings.mapping_path(f"{kind.upper()}_MAPPING"),
                                          folder / f"amazon_{kind}.xml", parameters, record="Product",
-                                         output_records=("message", "rejected"), threads=2)
+                                         output_records=("message", "rejected"), threads=2).path
         build_feed_documents(mapped, seller_id="A1EXAMPLESELLER", out_dir=folder, stem=f"amazon_{kind}_feed")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in {".xml", ".json"})
     return {str(p.relative_to(folder)): md5(p) for p in files}

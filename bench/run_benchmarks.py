@@ -212,7 +212,7 @@ def bench_stock(company: str, folder: str) -> dict:
     mapped = apply_mapping_in_chunks(out / "zynk_stock_records.xml", settings.mapping_path("INVENTORY_MAPPING"),
                                      out / "amazon_inventory.xml", settings.inventory_mapping_parameters(),
                                      record="Product", output_records=("message", "rejected"),
-                                     threads=settings.get_int("MAPPING_THREADS"))
+                                     threads=settings.get_int("MAPPING_THREADS")).path
     timings["map"] = time.perf_counter() - started - timings["export"]
     build = build_feed_documents(mapped, seller_id="A1EXAMPLESELLER", out_dir=out, stem="amazon_inventory_feed")
     wall = time.perf_counter() - started

@@ -49,25 +49,22 @@ class AutoMapperOperator(BaseOperator):
 
     def _map(self, context: Any) -> str:
         from amazon_sage.core.mapping.chunked_mapping import apply_mapping_in_chunks
-        from amazon_sage.core.mapping.xslt import apply_mapping, count_elements, has_element
+        from amazon_sage.core.mapping.xslt import apply_mapping, has_element
 
         output = run_folder_of(context) / self.output_name
         if self.skip_without and not has_element(Path(self.input_file), self.skip_without):
             raise AirflowSkipException(f"{Path(self.input_file).name} has no <{self.skip_without}> records: "
                                        "nothing to map or send.")
         if self.records:  # record-wise: stream in chunks, so memory stays flat at any size
-            apply_mapping_in_chunks(Path(self.input_file), Path(self.mapping), output, self.parameters,
-                                    record=self.records[0], output_records=self.records[1],
-                                    threads=settings.get_int("MAPPING_THREADS"))
-        else:
-            apply_mapping(Path(self.input_file), Path(self.mapping), output, self.parameters)
-        if self.records:
-            read = count_elements(Path(self.input_file), self.records[0])
-            written = count_elements(output, self.records[1])
+            mapped = apply_mapping_in_chunks(Path(self.input_file), Path(self.mapping), output, self.parameters,
+                                             record=self.records[0], output_records=self.records[1],
+                                             threads=settings.get_int("MAPPING_THREADS"))
+            read, written = mapped.records_in, mapped.records_out  # counted while mapping: no second parse
             push_counts(context, PhaseCounts(read, written))
             self.log.info("Auto Mapper summary: %d records in, %d out (%s -> %s with %s)", read, written,
                           Path(self.input_file).name, output.name, Path(self.mapping).name)
         else:
+            apply_mapping(Path(self.input_file), Path(self.mapping), output, self.parameters)
             self.log.info("Auto Mapper: %s -> %s with %s", Path(self.input_file).name, output.name,
                           Path(self.mapping).name)
         return str(output)

@@ -63,6 +63,15 @@ class _MappedChunk:
     whole: bytes  # the whole result, for an input whose records map to nothing
 
 
+@dataclass(frozen=True)
+class MappedFile:
+    """What :func:`apply_mapping_in_chunks` wrote: the output, and its records in and out."""
+
+    path: Path
+    records_in: int  # input records mapped (those at the records' depth)
+    records_out: int  # output records written
+
+
 class _ChunkMapper:
     """Maps one chunk per call, with a stylesheet compiled once per thread."""
 
@@ -126,7 +135,7 @@ class _OrderedWriter:
 def apply_mapping_in_chunks(input_file: Path, mapping: Path, output_file: Path,
                             parameters: Mapping[str, str] | None = None, *, record: str,
                             output_records: str | tuple[str, ...], chunk_size: int = 250,
-                            threads: int = 0) -> Path:
+                            threads: int = 0) -> MappedFile:
     """Apply a record-wise mapping ``chunk_size`` input records at a time on ``threads`` threads.
 
     For mappings where each output record (``output_records``) depends only on its own input
@@ -141,6 +150,7 @@ def apply_mapping_in_chunks(input_file: Path, mapping: Path, output_file: Path,
     cut checks every chunk and what follows the last record), and so is a mapping that gives no
     output record for an input that has records: its records are not where the mapping looks.
     Either way :class:`~amazon_sage.core.xml_files.XmlFileError` says why and no output is left.
+    Returns the output's path with the records counted on the way in and out.
     """
     wanted = (output_records,) if isinstance(output_records, str) else tuple(output_records)
     if threads < 0 or chunk_size < 1:
@@ -157,7 +167,7 @@ def apply_mapping_in_chunks(input_file: Path, mapping: Path, output_file: Path,
 
 
 def _map_chunks(chunks: Iterator[_ParsedChunk | _CutChunk], mapper: _ChunkMapper, output_file: Path,
-                threads: int) -> Path:
+                threads: int) -> MappedFile:
     """Map ``chunks`` on ``threads`` threads and write the results, in order, to ``output_file``."""
     records_in = records_out = 0
     with atomic_output(output_file) as tmp, open(tmp, "wb") as raw, \
@@ -190,7 +200,7 @@ def _map_chunks(chunks: Iterator[_ParsedChunk | _CutChunk], mapper: _ChunkMapper
             for future, _ in in_flight:
                 future.cancel()
             raise
-    return output_file
+    return MappedFile(output_file, records_in, records_out)
 
 
 def _dropped_every_record(mapper: _ChunkMapper, records_in: int) -> MappingError:
