@@ -240,6 +240,7 @@ def make_stock_company(path: str, count: int) -> dict:
 # -- 5. one whole DAG run ----------------------------------------------------------------------------
 
 def bench_dag(orders: int) -> dict:
+    from amazon_sage.core.archive.encryption import new_key_entry
     from sandbox.order_generator import generate_orders
     from sandbox.sample_company import create_company
     from sandbox.sp_api_server import Sandbox, SandboxServer
@@ -248,7 +249,8 @@ def bench_dag(orders: int) -> dict:
     company = create_company(home / "company.db")
     versions = generate_orders(orders, START, days=1)
     with SandboxServer(Sandbox(versions)) as server:
-        env = {**os.environ, **airflow_environment(home, sandbox_url=server.url, company=company)}
+        env = {**os.environ, **airflow_environment(home, sandbox_url=server.url, company=company,
+                                                   archive_key=new_key_entry("bench"))}
         airflow = str(Path(sys.executable).with_name("airflow"))
         subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
         started = time.perf_counter()

@@ -2,7 +2,8 @@
 
 One place builds it for the set-up command, the tests and the benchmarks: a private
 AIRFLOW_HOME on SQLite, the project's dags and plugins, no examples, the ODBC driver allowed
-in the connection extra (the sample company names it), and the three connections.
+in the connection extra (the sample company names it), and the connections: Amazon, Sage and,
+when given, the archive key (each caller brings its own key; none is ever in the repository).
 """
 
 from __future__ import annotations
@@ -30,9 +31,18 @@ def sage_connection(company: Path) -> str:
                        "extra": {"driver": "SQLite3", "NoCreat": "1", **SQLITE_OPTIONS}})
 
 
+def archive_key_connection(entries: str) -> str:
+    """The archive key connection (``amazon_sage_archive_key``) holding ``entries`` (``id:base64``, current first)."""
+    return json.dumps({"conn_type": "generic", "password": entries})
+
+
 def airflow_environment(home: Path, *, sandbox_url: str, company: Path, work_root: Path | None = None,
-                        archive: Path | None = None) -> dict[str, str]:
-    """Environment variables for an Airflow process on the embedded default."""
+                        archive: Path | None = None, archive_key: str | None = None) -> dict[str, str]:
+    """Environment variables for an Airflow process on the embedded default.
+
+    ``archive_key`` (``id:base64`` entries) sets the archive key connection; without it archiving fails,
+    saying that the key is missing.
+    """
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
@@ -50,4 +60,5 @@ def airflow_environment(home: Path, *, sandbox_url: str, company: Path, work_roo
         "AMAZON_SAGE_FEED_POLL_SECONDS": "1",
         "AMAZON_SAGE_ARCHIVE_DESTINATION": str(archive or home / "amazon_sage" / "archive"),
         "PYTHONPATH": os.pathsep.join([str(PROJECT / "plugins"), str(PROJECT)]),
+        **({"AIRFLOW_CONN_AMAZON_SAGE_ARCHIVE_KEY": archive_key_connection(archive_key)} if archive_key else {}),
     }

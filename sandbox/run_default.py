@@ -1,10 +1,11 @@
 """Run the three DAGs end to end on the embedded default and say where the results are.
 
 It prepares ``var/`` in the project: an Airflow home on SQLite, the sample Sage company and
-the archive folder; starts the SP-API sandbox with generated orders from the last few days;
+the archive folder and, the first time, a local archive key (``var/archive-key``, 0600: the
+archives are encrypted with it); starts the SP-API sandbox with generated orders from the last few days;
 runs ``airflow dags test`` for ``amazon_orders_to_sage`` over that window, then for
 ``sage_stock_to_amazon_inventory`` and ``sage_stock_to_amazon_prices`` (export mode All);
-then prints each run's archive, its success and fail files (copied out of the archive),
+then prints each run's archive, its success and fail files (decrypted out of the archive),
 what landed in Sage and what the sandbox's Amazon listings now hold.
 
     python -m sandbox.run_default [--orders 60] [--port 0]
@@ -18,7 +19,6 @@ import os
 import shlex
 import subprocess
 import sys
-import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +28,10 @@ from sandbox import PROJECT
 
 sys.path.insert(0, str(PROJECT / "plugins"))  # the product's helpers, as Airflow finds them (run as python -m)
 
-from amazon_sage.core.files import atomic_output
+from amazon_sage.core.archive.encryption import ArchiveKeyring, new_key_entry
+from amazon_sage.core.archive.run_archive import restore_archive
+from amazon_sage.core.archive.stores import LocalArchiveStore
+from amazon_sage.core.files import atomic_output, private_dir
 from sandbox.airflow_env import airflow_environment
 from sandbox.order_generator import generate_orders
 from sandbox.sample_company import create_company, odbc_connection_string
@@ -97,6 +100,20 @@ def write_shell_env(path: Path, env: dict[str, str]) -> None:
                            + f"export PATH={shlex.quote(str(Path(sys.executable).parent))}:\"$PATH\"\n")
 
 
+def local_archive_key(path: Path) -> str:
+    """The embedded default's archive key entry (``id:base64``), made the first time and kept in ``path`` (0600).
+
+    It stays for every later run, so the archives already written keep decrypting; it is never in
+    the repository (``var/`` is not tracked). Deleting it makes the local archives unreadable.
+    """
+    if path.is_file():
+        return path.read_text().strip()
+    entry = new_key_entry(f"local-{datetime.now(UTC):%Y%m%d}")
+    with atomic_output(path) as partial:  # 0600 whatever the umask
+        partial.write_text(entry + "\n")
+    return entry
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=60, help="orders the sandbox generates")
@@ -106,7 +123,7 @@ def main() -> None:
 
     home, results = VAR / "airflow", VAR / "results"
     for folder in (home, results, VAR / "sage"):
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(folder)  # 0700, VAR too when this makes it
     company = VAR / "sage" / "company.db"
     if args.fresh_company or not company.exists():
         create_company(company)
@@ -115,7 +132,8 @@ def main() -> None:
     sandbox = Sandbox(generate_orders(args.orders, start, days=2.5))
 
     with SandboxServer(sandbox, args.port) as server:
-        env = airflow_environment(home, sandbox_url=server.url, company=company)
+        archive_key = local_archive_key(VAR / "archive-key")
+        env = airflow_environment(home, sandbox_url=server.url, company=company, archive_key=archive_key)
         write_shell_env(VAR / "embedded.env", env)
         print(f"SP-API sandbox: {server.url} ({args.orders} orders since {start:%Y-%m-%d %H:%M} UTC)")
         print(f"Airflow home:   {home} (log: {log})")
@@ -133,13 +151,11 @@ def main() -> None:
 
     print(f"\nDone. SP-API calls: {calls}")
     archive_root = Path(env["AMAZON_SAGE_ARCHIVE_DESTINATION"])
+    store, keyring = LocalArchiveStore(archive_root), ArchiveKeyring.parse(archive_key, str(VAR / "archive-key"))
     for dag_id, (success, fail) in DAGS.items():
-        archive = max((archive_root / dag_id).glob("*.zip"), key=lambda p: p.stat().st_mtime)
-        target = results / archive.stem
-        with zipfile.ZipFile(archive) as zipped:
-            zipped.extractall(target)
-        for path in target.rglob("*"):
-            path.chmod(0o600 if path.is_file() else 0o700)
+        archive = max((archive_root / dag_id).glob("*.zip.enc"), key=lambda p: p.stat().st_mtime)
+        target = restore_archive(store, dag_id, archive.name, results / archive.name.removesuffix(".zip.enc"),
+                                 keyring)
         print(f"\n{dag_id}")
         print(f"  archive:      {archive}")
         print(f"  success file: {target / success}")

@@ -20,10 +20,14 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(PROJECT / "plugins"), str(PROJECT)]
 
+from amazon_sage.core.archive.encryption import new_key_entry  # noqa: E402
 from sandbox.airflow_env import airflow_environment, sp_api_connection  # noqa: E402
 
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="amazon-sage-airflow-"))
-os.environ.update(airflow_environment(SESSION_HOME, sandbox_url="http://127.0.0.1:9", company=SESSION_HOME / "none.db"))
+# A fresh archive key for the session, as a deployment's own: never one kept in the repository.
+ARCHIVE_KEY = new_key_entry("test-session")
+os.environ.update(airflow_environment(SESSION_HOME, sandbox_url="http://127.0.0.1:9", company=SESSION_HOME / "none.db",
+                                      archive_key=ARCHIVE_KEY))
 for trap in ("SP_API_DEFAULT_MARKETPLACE", "AWS_ENV"):
     os.environ.pop(trap, None)
 
@@ -60,7 +64,7 @@ def product_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sandbox_server:
                 company: Path) -> dict[str, str]:
     """Connections and folders for the product, pointing at this test's sandbox and company."""
     env = airflow_environment(SESSION_HOME, sandbox_url=sandbox_server.url, company=company,
-                              work_root=tmp_path / "work", archive=tmp_path / "archive")
+                              work_root=tmp_path / "work", archive=tmp_path / "archive", archive_key=ARCHIVE_KEY)
     env["AIRFLOW_CONN_AMAZON_SP_API_DEFAULT"] = sp_api_connection(sandbox_server.url, f"Atzr|test-{next(_tokens)}")
     for key, value in env.items():
         monkeypatch.setenv(key, value)

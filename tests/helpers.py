@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 import pyodbc
 
 from amazon_sage import settings
+from amazon_sage.core.archive.encryption import ArchiveKeyring, decrypt_stream
 from amazon_sage.core.mapping.xslt import apply_mapping
 from amazon_sage.core.orders.amazon_orders_xml import write_orders_xml
 from sandbox.order_generator import generate_orders
@@ -37,6 +40,18 @@ def mapped_orders(folder: Path, count: int = 40, seed: int = 20261126,
     target = apply_mapping(source, settings.mapping_path("ORDERS_MAPPING"), folder / "zynk_orders.xml",
                            settings.orders_mapping_parameters())
     return target, orders
+
+
+def archived_zip(archive: Path, keys: ArchiveKeyring | None = None) -> zipfile.ZipFile:
+    """The zip sealed in encrypted archive ``archive``, decrypted in memory.
+
+    With the key connection the product reads (the session's key) unless ``keys`` are given.
+    """
+    from amazon_sage.hooks.archive_destination import archive_keyring
+
+    plain = io.BytesIO()
+    decrypt_stream(archive, keys or archive_keyring(), plain.write)
+    return zipfile.ZipFile(plain)
 
 
 def sage_rows(company: Path, sql: str, *params: Any) -> list[dict[str, Any]]:

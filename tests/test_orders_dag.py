@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import IMPORTED, assert_sage_matches_amazon, latest_versions, parse_dags, sage_rows
+from tests.helpers import (
+    IMPORTED,
+    archived_zip,
+    assert_sage_matches_amazon,
+    latest_versions,
+    parse_dags,
+    sage_rows,
+)
 
 DAG_ID = "amazon_orders_to_sage"
 
@@ -46,9 +52,9 @@ def test_whole_run_then_overlapping_run(orders_dag, sandbox_server, company, pro
     assert run.state == "success", states
     first = _window_orders(sandbox, "2026-11-15T00:00:00Z", "2026-11-17T12:00:00Z")
     assert_sage_matches_amazon(company, first)
-    archives = list(Path(product_env["AMAZON_SAGE_ARCHIVE_DESTINATION"], DAG_ID).glob("*.zip"))
-    assert len(archives) == 1
-    with zipfile.ZipFile(archives[0]) as archive:
+    archives = list(Path(product_env["AMAZON_SAGE_ARCHIVE_DESTINATION"], DAG_ID).glob("*.zip*"))
+    assert len(archives) == 1 and archives[0].name.endswith(".zip.enc")
+    with archived_zip(archives[0]) as archive:
         assert {"amazon_orders.xml", "zynk_orders.xml", "zynk_orders_success.xml",
                 "zynk_orders_fail.xml", "zynk_orders_skipped.xml"} <= set(archive.namelist())
     assert not any(Path(product_env["AMAZON_SAGE_WORK_ROOT"], DAG_ID).iterdir())  # removed after archiving
@@ -138,7 +144,7 @@ def test_a_failed_import_keeps_its_files_and_retries_alone(orders_dag, sandbox_s
 
 
 def test_archive_to_s3_through_the_aws_connection(orders_dag, sandbox_server, company, product_env,
-                                                  monkeypatch) -> None:
+                                                  monkeypatch, tmp_path) -> None:
     """moto's server on loopback stands in for S3; the task reads aws_default like any S3Hook user."""
     import json
     import socket
@@ -157,7 +163,6 @@ def test_archive_to_s3_through_the_aws_connection(orders_dag, sandbox_server, co
             "conn_type": "aws", "login": "testing", "password": "testing",
             "extra": {"endpoint_url": endpoint, "region_name": "eu-west-2"}}))
         monkeypatch.setenv("AMAZON_SAGE_ARCHIVE_DESTINATION", "s3://seller-archive/amazon-sage")
-        monkeypatch.setenv("AMAZON_SAGE_ARCHIVE_S3_SSE", "AES256")
         client = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-2",
                               aws_access_key_id="testing", aws_secret_access_key="testing")
         client.create_bucket(Bucket="seller-archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
@@ -166,10 +171,15 @@ def test_archive_to_s3_through_the_aws_connection(orders_dag, sandbox_server, co
         assert run.state == "success", states
         uri = run.get_task_instance("archive_workflow_data").xcom_pull(task_ids="archive_workflow_data")
         key = uri.removeprefix("s3://seller-archive/")
-        assert key.startswith(f"amazon-sage/{DAG_ID}/") and key.endswith(".zip")
-        assert client.head_object(Bucket="seller-archive", Key=key)["ServerSideEncryption"] == "AES256"
-        manifest = json.loads(client.get_object(Bucket="seller-archive", Key=key.replace(".zip", ".manifest.json"))
-                              ["Body"].read())
+        assert key.startswith(f"amazon-sage/{DAG_ID}/") and key.endswith(".zip.enc")
+        # SSE-KMS by default, on top of the archive's own encryption.
+        assert client.head_object(Bucket="seller-archive", Key=key)["ServerSideEncryption"] == "aws:kms"
+        sealed = tmp_path / "fetched.zip.enc"
+        sealed.write_bytes(client.get_object(Bucket="seller-archive", Key=key)["Body"].read())
+        with archived_zip(sealed) as archive:
+            assert "zynk_orders_success.xml" in archive.namelist()
+        manifest = json.loads(client.get_object(Bucket="seller-archive",
+                                                Key=key.replace(".zip.enc", ".manifest.json"))["Body"].read())
         assert manifest["counts"]["import_sales_orders"]["out"] == len(_ids(company))
         assert set(_ids(company)) <= set(manifest["records"])
         assert not any(Path(product_env["AMAZON_SAGE_WORK_ROOT"], DAG_ID).iterdir())

@@ -40,7 +40,7 @@ def test_report_lists_phases_with_counts(finished_run) -> None:
     imported = phases["import_sales_orders"]["counts"]
     assert imported["in"] == phases["map_orders"]["counts"]["out"] == phases["download_orders"]["counts"]["out"]
     assert imported["out"] + imported["failed"] + imported["skipped"] == imported["in"]
-    assert runs[0]["archive"].endswith(".zip")
+    assert runs[0]["archive"].endswith(".zip.enc")
     page = client.get("/", params={"run_id": finished_run.run_id}).text
     assert "Import Sales Orders" in page and f"out: {imported['out']}" in page
 

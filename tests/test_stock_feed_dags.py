@@ -23,7 +23,7 @@ from amazon_sage.hooks.selling_partner import SellingPartnerHook
 from amazon_sage.triggers.listings_feed import ListingsFeedTrigger
 from sandbox.catalogue import BY_SKU, NOT_ON_AMAZON
 from sandbox.sample_company import odbc_connection_string
-from tests.helpers import parse_dags, sage_rows
+from tests.helpers import archived_zip, parse_dags, sage_rows
 
 
 @pytest.fixture
@@ -73,8 +73,8 @@ def test_inventory_dag_sets_amazon_quantities_per_sku(stock_dags, sandbox_server
     assert listings["INFUSER-STEEL"].quantity == 2 and listings["KETTLE-GOOSENECK-08"].quantity == 2
     counts = run.get_task_instance("upload_inventory_feed").xcom_pull(task_ids="upload_inventory_feed", key="counts")
     assert counts["failed"] == len(NOT_ON_AMAZON) and counts["out"] == counts["in"] - counts["failed"]
-    archive = next(Path(product_env["AMAZON_SAGE_WORK_ROOT"]).parent.joinpath("a").rglob("*.zip"))
-    with zipfile.ZipFile(archive) as opened:
+    archive = next(Path(product_env["AMAZON_SAGE_WORK_ROOT"]).parent.joinpath("a").rglob("*.zip.enc"))
+    with archived_zip(archive) as opened:
         fail = etree.fromstring(opened.read("amazon_inventory_fail.xml"))
     failed = {p.findtext("Sku"): p.findtext("Errors/Error/Description") for p in fail.iter("Product")}
     assert set(failed) == set(NOT_ON_AMAZON)
@@ -100,7 +100,7 @@ def test_prices_dag_sets_vat_inclusive_prices_and_fails_free_products(stock_dags
     assert listings["TOWEL-LINEN-2"].price == Decimal("12.99") and listings["COASTER-SLATE-4"].price == Decimal("9.99")
     assert listings["CADDY-TIN-S"].price == BY_SKU["CADDY-TIN-S"].price  # the free one was never sent
     uri = run.get_task_instance("archive_workflow_data").xcom_pull(task_ids="archive_workflow_data")
-    with zipfile.ZipFile(uri) as opened:
+    with archived_zip(Path(uri)) as opened:
         failed = {p.findtext("Sku"): p.findtext("Errors/Error/Description")
                   for p in etree.fromstring(opened.read("amazon_prices_fail.xml")).iter("Product")}
         manifest = json.loads(opened.read("manifest.json"))
@@ -190,7 +190,7 @@ RUN_DATE = datetime(2026, 11, 26, 10, tzinfo=UTC)
 
 
 def _archived(product_env: dict, dag_id: str) -> zipfile.ZipFile:
-    return zipfile.ZipFile(next(Path(product_env["AMAZON_SAGE_ARCHIVE_DESTINATION"], dag_id).glob("*.zip")))
+    return archived_zip(next(Path(product_env["AMAZON_SAGE_ARCHIVE_DESTINATION"], dag_id).glob("*.zip.enc")))
 
 
 @pytest.mark.parametrize("kind", ["status_after_processing", "drop_after_processing"])

@@ -58,8 +58,15 @@ SETTINGS: dict[str, Setting] = {
                 "'none' keeps every archive, 'count' keeps the newest N per DAG, "
                 "'days' deletes those older than N days."),
         Setting("ARCHIVE_RETENTION_NUMBER", "90", "Archive: House Keeping Number", "N for ARCHIVE_RETENTION."),
-        Setting("ARCHIVE_S3_SSE", "", "(none)", "S3 server-side encryption: empty, AES256 or aws:kms."),
-        Setting("ARCHIVE_S3_KMS_KEY_ID", "", "(none)", "KMS key id when ARCHIVE_S3_SSE is aws:kms."),
+        Setting("ARCHIVE_KEY_CONN_ID", "amazon_sage_archive_key", "(none: Zynk's archives were plain zips)",
+                "Airflow connection whose password holds the archive keys, 'id:base64-key' entries separated by "
+                "commas, the current key first (python -m amazon_sage.cli.archives new-key <id> makes one). "
+                "Archives are encrypted with it; keep older keys listed after the current one."),
+        Setting("ARCHIVE_S3_SSE", "aws:kms", "(none)",
+                "S3 server-side encryption on top of the archive's own: aws:kms, AES256 or none (for S3-compatible "
+                "stores without KMS)."),
+        Setting("ARCHIVE_S3_KMS_KEY_ID", "", "(none)",
+                "KMS key id when ARCHIVE_S3_SSE is aws:kms; empty means the bucket's default (aws/s3)."),
         Setting("ARCHIVE_MULTIPART_THRESHOLD_MB", "64", "(none)", "Archives larger than this upload to S3 in parts."),
         Setting("MAPPINGS_DIR", "", "Auto Mapper: Mapping",
                 "Folder of the XSLT mappings. Empty means include/mappings in the project."),

@@ -52,6 +52,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(PROJECT / "plugins"), str(PROJECT)]
 
 from amazon_sage.connection_form import EXTRA_FIELDS, UI_FIELD_BEHAVIOUR  # noqa: E402
+from amazon_sage.core.archive.encryption import new_key_entry  # noqa: E402
 from sandbox.airflow_env import airflow_environment  # noqa: E402
 from sandbox.order_generator import generate_orders  # noqa: E402
 from sandbox.sample_company import create_company, odbc_connection_string  # noqa: E402
@@ -355,7 +356,8 @@ def run_pass(topology: str, keep: bool) -> Path:
     clean_up = None
     print(f"== {topology} topology, AIRFLOW_HOME {home}", flush=True)
     with SandboxServer(sandbox) as server:
-        env = {**os.environ, **airflow_environment(home, sandbox_url=server.url, company=company)}
+        env = {**os.environ, **airflow_environment(home, sandbox_url=server.url, company=company,
+                                                   archive_key=new_key_entry(f"operate-{topology}"))}
         provider = install_provider(home / "provider")
         env["PYTHONPATH"] += os.pathsep + str(provider)
         env.update({

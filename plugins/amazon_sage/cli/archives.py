@@ -1,21 +1,27 @@
-"""List, search and restore run archives (what Zynk users needed the "Zip Search" add-on for).
+"""List, search and restore run archives (what Zynk users needed the "Zip Search" add-on for), and make keys.
 
     python -m amazon_sage.cli.archives list [--dag amazon_orders_to_sage]
     python -m amazon_sage.cli.archives find 202-1234567-7654321     # an Amazon order id or a SKU
     python -m amazon_sage.cli.archives restore amazon_orders_to_sage <archive name> <folder>
+    python -m amazon_sage.cli.archives new-key 2026-12              # a new archive key entry, id:base64
 
 Run it with the same environment as Airflow (``PYTHONPATH=plugins`` and the settings and
-connections), so it reads the same ARCHIVE_DESTINATION, local or S3.
+connections), so it reads the same ARCHIVE_DESTINATION, local or S3, and the same archive key
+connection. ``list`` and ``find`` read the manifests stored beside the archives and need no key;
+``restore`` decrypts. A missing or wrong key, or a damaged archive, ends with a message saying
+which (exit status 2) and unpacks nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from amazon_sage.core.archive.run_archive import find_archives, restore_archive
-from amazon_sage.hooks.archive_destination import open_archive_store
+from amazon_sage.core.archive.encryption import ArchiveKeyError, new_key_entry
+from amazon_sage.core.archive.run_archive import ArchiveError, find_archives, restore_archive
+from amazon_sage.hooks.archive_destination import archive_keyring, open_archive_store
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,18 +34,28 @@ def main(argv: list[str] | None = None) -> int:
     finding = commands.add_parser("find", help="archives whose files mention an order id or SKU")
     finding.add_argument("record")
     finding.add_argument("--dag")
-    restoring = commands.add_parser("restore", help="unpack one archive into a folder")
+    restoring = commands.add_parser("restore", help="decrypt and unpack one archive into a folder")
     restoring.add_argument("dag")
     restoring.add_argument("archive", help="archive file name, as listed")
     restoring.add_argument("target", type=Path)
+    new_key = commands.add_parser("new-key", help="print a new random archive key as id:base64, for the key "
+                                                  "connection's password (put it first; keep the old keys after it)")
+    new_key.add_argument("id", help="the key's id, e.g. the month it starts: 2026-12")
     args = parser.parse_args(argv)
 
-    store = open_archive_store(args.destination)
-    if args.command == "restore":
-        print(restore_archive(store, args.dag, Path(args.archive).name, args.target))
-        return 0
-    found = find_archives(store, dag_id=args.dag, run_id=getattr(args, "run", None),
-                          record=getattr(args, "record", None))
+    try:
+        if args.command == "new-key":
+            print(new_key_entry(args.id))
+            return 0
+        store = open_archive_store(args.destination)
+        if args.command == "restore":
+            print(restore_archive(store, args.dag, Path(args.archive).name, args.target, archive_keyring))
+            return 0
+        found = find_archives(store, dag_id=args.dag, run_id=getattr(args, "run", None),
+                              record=getattr(args, "record", None), keys=archive_keyring)
+    except (ArchiveError, ArchiveKeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for entry in found:
         print(json.dumps(entry))
     return 0 if found or args.command == "list" else 1

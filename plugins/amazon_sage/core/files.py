@@ -16,9 +16,33 @@ PRIVATE_DIR = 0o700
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) and make it private to the owner; return it."""
-    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-    path.chmod(PRIVATE_DIR)
+    """Create ``path`` and make it private to the owner; return it.
+
+    Missing parents are created 0700 too (``mkdir(parents=True)`` alone would make them by the umask,
+    0755 under Debian's): the work root and a DAG's folder hold nothing but private folders. Parents
+    that already exist are left as they are.
+    """
+    missing = [parent for parent in reversed(path.parents) if not parent.exists()]
+    for folder in [*missing, path]:
+        try:
+            folder.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+            if folder is not path:
+                continue  # an existing parent is someone else's to set (the archive destination, /tmp)
+        folder.chmod(PRIVATE_DIR)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty with mode 0600 (whatever the umask) unless it exists; return it.
+
+    For files that a library then writes by name (``shutil.copyfile``, ``zipfile``, boto3's
+    downloads): opening an existing file for writing keeps its mode, so they stay private.
+    """
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+    os.chmod(path, PRIVATE_FILE)
     return path
 
 

@@ -13,7 +13,7 @@ from amazon_sage.operators.run_context import pull_counts, push_counts, run_fold
 
 
 class ArchiveWorkflowDataOperator(BaseOperator):
-    """Zip and verify the run folder (with a manifest of files and phase counts), delete it, apply retention.
+    """Zip, encrypt and verify the run folder (with a manifest of files and counts), delete it, apply retention.
 
     Use with ``trigger_rule="none_failed"``: when a phase failed, its files stay in place so
     that phase can be retried alone. Returns the archive's URI (a path or ``s3://...``). An
@@ -34,16 +34,16 @@ class ArchiveWorkflowDataOperator(BaseOperator):
             apply_retention,
             archive_run,
         )
-        from amazon_sage.hooks.archive_destination import open_archive_store
+        from amazon_sage.hooks.archive_destination import archive_keyring, open_archive_store
 
         dag = context["dag"]
         upstream = [task_id for task_id in dag.task_ids if task_id != self.task_id]
         counts = {task_id: value for task_id in upstream if (value := pull_counts(context, task_id)) is not None}
         try:
             store = open_archive_store(self.destination)
-            uri, manifest = archive_run(run_folder_of(context, create=False), store, dag_id=dag.dag_id,
-                                        run_id=context["run_id"], run_started=context["dag_run"].run_after,
-                                        counts=counts)
+            uri, manifest = archive_run(run_folder_of(context, create=False), store, keys=archive_keyring,
+                                        dag_id=dag.dag_id, run_id=context["run_id"],
+                                        run_started=context["dag_run"].run_after, counts=counts)
         except ArchiveError as exc:
             raise AirflowException(f"{exc} The run's working files are kept; clear this task to retry.") from None
         self.log.info("Archived the run's files to %s", uri)

@@ -1,12 +1,18 @@
-"""Archive Workflow Data: one verified zip per DAG run, retention, and finding a run's files again.
+"""Archive Workflow Data: one verified, encrypted archive per DAG run, retention, finding a run's files again.
 
-* The archive is named ``<run start, UTC>_<dag>_<run>.zip`` so it sorts by time and a retry
+* The archive is named ``<run start, UTC>_<dag>_<run>.zip.enc`` so it sorts by time and a retry
   of the same run writes the same name: never a second archive, never another run's.
-* It holds the run folder's files and ``manifest.json`` (each file's size and SHA-256, the
-  counts of each phase, and the record ids - Amazon order ids, SKUs - found in the files).
-  The manifest is also stored beside the zip, so archives can be searched without opening them.
-* The working folder is deleted only after the store has read the archive back and matched
-  its checksum. Any failure keeps the working files and raises :class:`ArchiveError`.
+* It is the run folder's files and ``manifest.json`` zipped, then encrypted with the current archive
+  key (:mod:`amazon_sage.core.archive.encryption`: AES-256-GCM in authenticated chunks, the key id
+  in its header). The plain zip exists only in a private scratch folder beside the run folder.
+* The manifest (each file's size and SHA-256, the counts of each phase, the record ids - Amazon
+  order ids, SKUs - and the bookkeeping of :mod:`~amazon_sage.core.archive.bookkeeping`) holds no
+  buyer data. It is also stored beside the archive, unencrypted, so archives can be listed, searched
+  and reconciled without the key.
+* The working folder is deleted only after the encrypted archive has been decrypted back to the
+  zip's SHA-256 and the store has read it back and matched its checksum. Any failure keeps the
+  working files and raises :class:`ArchiveError`.
+* Archives written before encryption (plain ``.zip``) are still listed, searched and restored.
 * Retention (Zynk's housekeeping): ``none``, ``count`` (keep the newest N per DAG) or ``days``
   (delete those older than N days). It only ever considers names of this product's pattern.
   When the store is unreachable (an outage) it raises :class:`RetentionPostponed`: the run's
@@ -15,21 +21,35 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from amazon_sage.core.archive.bookkeeping import bookkeeping
+from amazon_sage.core.archive.encryption import (
+    ArchiveDecryptionError,
+    ArchiveKeyError,
+    ArchiveKeyring,
+    decrypt_file,
+    decrypt_stream,
+    encrypt_file,
+    is_sealed,
+)
 from amazon_sage.core.archive.stores import (
+    SEALED_SUFFIX,
     ArchiveError,
     ArchiveStore,
     ArchiveStoreUnavailable,
     StoredArchive,
     sha256_file,
 )
+from amazon_sage.core.files import private_dir, private_file
 from amazon_sage.core.run_folder import safe_name
 from amazon_sage.core.xml_files import XmlFileError, iterparse_xml_file
 
@@ -37,7 +57,10 @@ RECORD_ID_TAGS = ("orderId", "Sku")
 RETENTION_POLICIES = ("none", "count", "days")
 
 __all__ = ["ArchiveError", "RetentionPostponed", "apply_retention", "archive_name", "archive_run", "find_archives",
-           "restore_archive"]
+           "open_archive", "restore_archive"]
+
+# The keyring, or what loads it: reading archives needs it only when one must be decrypted.
+Keys = ArchiveKeyring | Callable[[], ArchiveKeyring]
 
 
 class RetentionPostponed(ArchiveError):
@@ -52,7 +75,8 @@ class RetentionPostponed(ArchiveError):
 
 
 def archive_name(dag_id: str, run_id: str, run_started: datetime) -> str:
-    return f"{run_started.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}_{safe_name(dag_id)}_{safe_name(run_id)}.zip"
+    return (f"{run_started.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}_{safe_name(dag_id)}_{safe_name(run_id)}"
+            f"{SEALED_SUFFIX}")
 
 
 def _record_ids(files: list[Path]) -> list[str]:
@@ -81,11 +105,12 @@ def build_manifest(folder: Path, *, dag_id: str, run_id: str, counts: dict[str, 
                   for p in files],
         "counts": counts,
         "records": _record_ids(files),
+        **bookkeeping(folder),
     }
 
 
 def _zip_folder(folder: Path, manifest: dict[str, Any], target: Path) -> None:
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(private_file(target), "w", zipfile.ZIP_DEFLATED) as archive:
         for entry in manifest["files"]:
             archive.write(folder / entry["name"], entry["name"])
         archive.writestr("manifest.json", json.dumps(manifest, indent=2))
@@ -94,9 +119,33 @@ def _zip_folder(folder: Path, manifest: dict[str, Any], target: Path) -> None:
             raise ArchiveError(f"The zip of {folder} is corrupt; the run's files are kept.")
 
 
-def archive_run(folder: Path, store: ArchiveStore, *, dag_id: str, run_id: str, run_started: datetime,
+def _keyring(keys: Keys) -> ArchiveKeyring:
+    try:
+        return keys() if callable(keys) else keys
+    except ArchiveKeyError as exc:
+        raise ArchiveError(str(exc)) from None
+
+
+def seal(zipped: Path, target: Path, keys: Keys) -> str:
+    """Encrypt ``zipped`` into ``target`` and prove it decrypts back to the same bytes; return the key id."""
+    keyring = _keyring(keys)
+    key_id = encrypt_file(zipped, target, keyring)
+    digest = hashlib.sha256()
+    try:
+        decrypt_stream(target, keyring, digest.update)
+    except (ArchiveDecryptionError, ArchiveKeyError) as exc:
+        raise ArchiveError(f"The encrypted archive does not decrypt back: {exc}") from None
+    if digest.hexdigest() != sha256_file(zipped):
+        raise ArchiveError(f"The encrypted archive {target.name} does not decrypt back to its zip.")
+    return key_id
+
+
+def archive_run(folder: Path, store: ArchiveStore, *, keys: Keys, dag_id: str, run_id: str, run_started: datetime,
                 counts: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-    """Archive ``folder`` into ``store``, verify, delete ``folder``; return the URI and manifest.
+    """Archive ``folder`` into ``store`` encrypted with ``keys``' current key, verify, delete ``folder``.
+
+    Returns the URI and the manifest. A missing or unusable key raises :class:`ArchiveError` before
+    anything is stored (the key is loaded first when ``keys`` is a loader).
 
     Idempotent per run: a retry after the folder was already archived and removed returns
     the existing archive (with an empty manifest).
@@ -106,13 +155,16 @@ def archive_run(folder: Path, store: ArchiveStore, *, dag_id: str, run_id: str, 
         if store.exists(dag_id, name):
             return next(a.uri for a in store.list(dag_id) if a.name == name), {}
         raise ArchiveError(f"Run folder {folder} does not exist and the run has no archive {name}.")
+    keyring = _keyring(keys)  # before any work: without a key nothing can be archived
     manifest = build_manifest(folder, dag_id=dag_id, run_id=run_id, counts=counts or {})
     with tempfile.TemporaryDirectory(prefix=".archive-", dir=folder.parent) as scratch:
-        zipped = Path(scratch) / name
+        zipped = Path(scratch) / "run.zip"
         _zip_folder(folder, manifest, zipped)
+        sealed = Path(scratch) / name
+        manifest["key_id"] = seal(zipped, sealed, keyring)  # beside the archive only: the zip is sealed by now
         sidecar = Path(scratch) / StoredArchive(name, "", run_started).manifest_name
         sidecar.write_text(json.dumps(manifest, indent=2))
-        uri = store.put(dag_id, name, zipped)
+        uri = store.put(dag_id, name, sealed)
         store.put(dag_id, sidecar.name, sidecar)
     shutil.rmtree(folder)
     return uri, manifest
@@ -147,9 +199,43 @@ def apply_retention(store: ArchiveStore, dag_id: str, policy: str, number: int,
     return deleted
 
 
+def open_archive(store: ArchiveStore, dag_id: str, name: str, scratch: Path, keys: Keys) -> Path:
+    """Fetch archive ``name`` of ``dag_id`` into the private folder ``scratch``; return the path of its zip.
+
+    An encrypted archive is decrypted (all of it authenticated first); a plain zip from before
+    encryption is returned as it is. A missing key, a wrong key or a damaged archive raises
+    :class:`ArchiveError` saying which, and leaves no decrypted bytes behind.
+    """
+    fetched = store.fetch(dag_id, name, private_file(scratch / f"fetched-{name}"))
+    if not is_sealed(fetched):
+        return fetched  # written before archives were encrypted
+    zipped = scratch / f"{name.removesuffix(SEALED_SUFFIX)}.zip"
+    try:
+        decrypt_file(fetched, zipped, _keyring(keys), archive=f"Archive {name}")
+    except (ArchiveDecryptionError, ArchiveKeyError) as exc:
+        raise ArchiveError(str(exc)) from None
+    finally:
+        fetched.unlink()
+    return zipped
+
+
+def _manifest(store: ArchiveStore, dag_id: str, archive: StoredArchive, keys: Keys) -> dict[str, Any]:
+    """The archive's manifest: the one stored beside it, or else the one inside it."""
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            path = store.fetch(dag_id, archive.manifest_name, private_file(Path(scratch) / "m.json"))
+            return json.loads(path.read_text())
+        except Exception:  # an archive without a sidecar is searched inside, which needs the key
+            with zipfile.ZipFile(open_archive(store, dag_id, archive.name, Path(scratch), keys)) as opened:
+                return json.loads(opened.read("manifest.json"))
+
+
 def find_archives(store: ArchiveStore, *, dag_id: str | None = None, run_id: str | None = None,
-                  record: str | None = None) -> list[dict[str, Any]]:
-    """Archives matching a DAG, a run id and/or a record id (order id or SKU), from their manifests."""
+                  record: str | None = None, keys: Keys | None = None) -> list[dict[str, Any]]:
+    """Archives matching a DAG, a run id and/or a record id (order id or SKU), from their manifests.
+
+    ``keys`` is needed only to search an archive whose manifest is not stored beside it.
+    """
     found = []
     for dag in [dag_id] if dag_id else store.dags():
         for archive in store.list(dag):
@@ -157,14 +243,7 @@ def find_archives(store: ArchiveStore, *, dag_id: str | None = None, run_id: str
                 continue
             manifest: dict[str, Any] = {}
             if record:
-                with tempfile.TemporaryDirectory() as scratch:
-                    try:
-                        path = store.fetch(dag, archive.manifest_name, Path(scratch) / "m.json")
-                        manifest = json.loads(path.read_text())
-                    except Exception:  # an archive without a sidecar is searched inside the zip
-                        zipped = store.fetch(dag, archive.name, Path(scratch) / archive.name)
-                        with zipfile.ZipFile(zipped) as opened:
-                            manifest = json.loads(opened.read("manifest.json"))
+                manifest = _manifest(store, dag, archive, keys or _no_keys)
                 if record not in manifest.get("records", []):
                     continue
             found.append({"dag_id": dag, "archive": archive.uri, "created": archive.created.isoformat(),
@@ -172,11 +251,18 @@ def find_archives(store: ArchiveStore, *, dag_id: str | None = None, run_id: str
     return found
 
 
-def restore_archive(store: ArchiveStore, dag_id: str, name: str, target: Path) -> Path:
-    """Unpack archive ``name`` of ``dag_id`` into ``target`` (private) and return it."""
-    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _no_keys() -> ArchiveKeyring:
+    raise ArchiveKeyError("No archive key was given to read an encrypted archive.")
+
+
+def restore_archive(store: ArchiveStore, dag_id: str, name: str, target: Path, keys: Keys) -> Path:
+    """Decrypt and unpack archive ``name`` of ``dag_id`` into ``target`` (private) and return it.
+
+    Nothing is unpacked unless the whole archive decrypts and authenticates.
+    """
     with tempfile.TemporaryDirectory() as scratch:
-        zipped = store.fetch(dag_id, name, Path(scratch) / name)
+        zipped = open_archive(store, dag_id, name, Path(scratch), keys)
+        private_dir(target)
         with zipfile.ZipFile(zipped) as archive:
             archive.extractall(target)
     for path in target.rglob("*"):

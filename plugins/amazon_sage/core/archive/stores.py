@@ -16,10 +16,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from amazon_sage.core.files import PRIVATE_FILE, private_dir
+from amazon_sage.core.files import PRIVATE_FILE, private_dir, private_file
 
-# 20261126T101500Z_<dag>_<run>.zip, and its sidecar manifest <same stem>.manifest.json
-ARCHIVE_NAME = re.compile(r"^(\d{8}T\d{6}Z)_[A-Za-z0-9._-]+\.zip$")
+# 20261126T101500Z_<dag>_<run>.zip.enc (encrypted; plain .zip before archives were encrypted), and its
+# sidecar manifest <same stem>.manifest.json
+SEALED_SUFFIX = ".zip.enc"
+ARCHIVE_NAME = re.compile(r"^(\d{8}T\d{6}Z)_[A-Za-z0-9._-]+\.zip(\.enc)?$")
 CHUNK = 1024 * 1024
 
 
@@ -61,7 +63,7 @@ class StoredArchive:
 
     @property
     def manifest_name(self) -> str:
-        return self.name[: -len(".zip")] + ".manifest.json"
+        return self.name.removesuffix(".enc").removesuffix(".zip") + ".manifest.json"
 
 
 def created_at(name: str) -> datetime:
@@ -109,7 +111,7 @@ class LocalArchiveStore:
         target = self._folder(dag_id) / name
         partial = target.with_name(f".{name}.partial")
         try:
-            shutil.copyfile(source, partial)
+            shutil.copyfile(source, private_file(partial))  # 0600 from its creation, never readable by others
             partial.chmod(PRIVATE_FILE)
             partial.replace(target)
         except OSError as exc:
@@ -137,7 +139,11 @@ class LocalArchiveStore:
             (self.root / dag_id / name).unlink(missing_ok=True)
 
     def fetch(self, dag_id: str, name: str, target: Path) -> Path:
-        shutil.copyfile(self.root / dag_id / name, target)
+        source = self.root / dag_id / name
+        if not source.is_file():
+            raise ArchiveError(f"There is no archive {name} in {self.root / dag_id} (list them with: python -m "
+                               "amazon_sage.cli.archives list).")
+        shutil.copyfile(source, private_file(target))
         return target
 
 
@@ -246,7 +252,12 @@ class S3ArchiveStore:
                 raise self._failure(f"Cannot delete the old archive {self.uri(dag_id, name)}", exc) from None
 
     def fetch(self, dag_id: str, name: str, target: Path) -> Path:
-        self.client.download_file(self.bucket, self._key(dag_id, name), str(target))
+        # Into a file created 0600: download_file would write a file of the umask's mode and rename it.
+        with private_file(target).open("wb") as handle:
+            try:
+                self.client.download_fileobj(self.bucket, self._key(dag_id, name), handle)
+            except Exception as exc:  # botocore's errors, as in exists()
+                raise self._failure(f"Cannot read the archive {self.uri(dag_id, name)}", exc) from None
         return target
 
 
