@@ -21,6 +21,7 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from amazon_sage.core.archive.encryption import ArchiveKeyring, new_key_entry
 from amazon_sage.core.archive.run_archive import RetentionPostponed, apply_retention, archive_run
 from amazon_sage.core.archive.stores import ArchiveError, ArchiveStoreUnavailable, S3ArchiveStore
 from amazon_sage.core.files import private_dir
@@ -28,6 +29,7 @@ from tests.helpers import parse_dags
 
 DAG = "amazon_orders_to_sage"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "eu-west-2"}
+KEYS = ArchiveKeyring.parse(new_key_entry("outage"), "the test's keys")
 FAST_FAILURE = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=5)
 
 
@@ -123,7 +125,8 @@ def _runs(tmp_path: Path, store: S3ArchiveStore, count: int) -> None:
         folder = private_dir(tmp_path / "work" / DAG / f"scheduled__{n}")
         (folder / "amazon_orders.xml").write_text(f"<Orders><Order><orderId>202-000000{n}-0000001</orderId>"
                                                   "</Order></Orders>")
-        archive_run(folder, store, dag_id=DAG, run_id=f"scheduled__{n}", run_started=start + timedelta(hours=n))
+        archive_run(folder, store, keys=KEYS, dag_id=DAG, run_id=f"scheduled__{n}",
+                    run_started=start + timedelta(hours=n))
 
 
 def test_retention_during_an_outage_is_postponed_with_the_upload_outages_message(tmp_path: Path,
@@ -148,7 +151,7 @@ def test_retention_during_an_outage_is_postponed_with_the_upload_outages_message
 
     with pytest.raises(ArchiveStoreUnavailable, match=r"Cannot upload the archive to s3://archive/prefix/.*: Could "
                                                       r"not connect to the endpoint URL"):
-        archive_run(folder, down, dag_id=DAG, run_id="manual__late", run_started=datetime.now(timezone.utc))
+        archive_run(folder, down, keys=KEYS, dag_id=DAG, run_id="manual__late", run_started=datetime.now(timezone.utc))
     assert (folder / "amazon_orders.xml").is_file()
     # When S3 is back, the postponed retention happens with the next run's.
     assert len(apply_retention(store, DAG, "count", 1)) == 2 and len(store.list(DAG)) == 1
@@ -167,8 +170,8 @@ def test_an_outage_between_a_sidecar_and_its_zip_leaves_nothing_unlisted(tmp_pat
         socket.create_connection(("127.0.0.1", relay.port), timeout=2)
     assert len(apply_retention(store, DAG, "count", 1)) == 1  # next time, with S3 back
     keys = sorted(item["Key"] for item in client.list_objects_v2(Bucket="archive")["Contents"])
-    assert len(keys) == 2 and keys[0].endswith(".manifest.json") and keys[1].endswith(".zip")
-    assert keys[0].removesuffix(".manifest.json") == keys[1].removesuffix(".zip")  # no orphaned sidecar
+    assert len(keys) == 2 and keys[0].endswith(".manifest.json") and keys[1].endswith(".zip.enc")
+    assert keys[0].removesuffix(".manifest.json") == keys[1].removesuffix(".zip.enc")  # no orphaned sidecar
 
 
 def test_a_refusal_during_retention_is_not_mistaken_for_an_outage(moto_server: int) -> None:
