@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from amazon_sage.core.files import atomic_output
+from amazon_sage.core.files import atomic_output, private_dir
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class NoticeRateLimit:
         if key in state and now - state[key] < self.every_seconds:
             return False
         state[key] = now
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_file.parent)
         with atomic_output(self.state_file) as tmp:
             tmp.write_text(json.dumps(state))
         return True

@@ -1,6 +1,8 @@
 """Small file helpers shared by every phase: atomic writes and private permissions.
 
-Working files hold buyer PII, so they are created 0600 in folders of 0700.
+Working files hold buyer PII, so every file the product writes is created 0600 and every folder it
+makes 0700, whatever the umask: through :func:`atomic_output`, :func:`append_private`,
+:func:`private_file` and :func:`private_dir`, never a bare ``open``/``mkdir``.
 """
 
 from __future__ import annotations
@@ -70,7 +72,10 @@ def atomic_output(path: Path) -> Iterator[Path]:
     """
     tmp = path.with_name(f".{path.name}.partial")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-    os.close(fd)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)  # also when a crashed earlier try left the partial file with another mode
+    finally:
+        os.close(fd)
     try:
         yield tmp
         os.replace(tmp, path)

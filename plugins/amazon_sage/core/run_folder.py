@@ -18,4 +18,7 @@ def safe_name(text: str) -> str:
 def run_folder(work_root: Path, dag_id: str, run_id: str, *, create: bool = True) -> Path:
     """Return the working folder of one DAG run, created (private) unless ``create`` is false."""
     folder = work_root / safe_name(dag_id) / safe_name(run_id)
-    return private_dir(folder) if create else folder
+    if not create:
+        return folder
+    private_dir(folder.parent)  # the DAG's folder too, though an earlier version made it by the umask
+    return private_dir(folder)

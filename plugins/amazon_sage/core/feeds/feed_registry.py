@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from amazon_sage.core.files import PRIVATE_FILE, atomic_output
+from amazon_sage.core.files import PRIVATE_FILE, atomic_output, private_dir
 
 REGISTRY_NAME = ".feed_registry.json"
 RETENTION = timedelta(days=90)  # "Feeds are retained for a maximum of 90 days" (getFeeds, feeds_2021-06-30.json)
@@ -97,7 +97,7 @@ class FeedRegistry:
     @contextmanager
     def _changing(self) -> Iterator[dict[str, dict[str, Any]]]:
         """Read, let the caller change, prune and write back the feeds, all under the exclusive lock."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         lock = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
