@@ -50,7 +50,7 @@ def test_every_referenced_path_and_variable_exists() -> None:
         assert name in defined, f"${{{name}}} is used by docker-compose.yaml but missing from .env.example"
     for name in re.findall(rf"\b{ENV_PREFIX}([A-Z0-9_]+)", text + "\n".join(defined)):
         assert name in SETTINGS, f"{ENV_PREFIX}{name} is not a setting"
-    for conn in ("AMAZON_SP_API_DEFAULT", "SAGE50_DEFAULT", "AWS_DEFAULT"):
+    for conn in ("AMAZON_SP_API_DEFAULT", "SAGE50_DEFAULT", "AWS_DEFAULT", "AMAZON_SAGE_ARCHIVE_KEY"):
         value = next(line for line in (PROJECT / ".env.example").read_text().splitlines()
                      if line.startswith(f"AIRFLOW_CONN_{conn}="))
         json.loads(value.split("=", 1)[1])
