@@ -31,7 +31,7 @@ sys.path.insert(0, str(PROJECT / "plugins"))  # the product's helpers, as Airflo
 from amazon_sage.core.archive.encryption import ArchiveKeyring, new_key_entry
 from amazon_sage.core.archive.run_archive import restore_archive
 from amazon_sage.core.archive.stores import LocalArchiveStore
-from amazon_sage.core.files import atomic_output, private_dir
+from amazon_sage.core.files import append_private, atomic_output, private_dir
 from sandbox.airflow_env import airflow_environment
 from sandbox.order_generator import generate_orders
 from sandbox.sample_company import create_company, odbc_connection_string
@@ -46,7 +46,7 @@ DAGS = {"amazon_orders_to_sage": ("zynk_orders_success.xml", "zynk_orders_fail.x
 def airflow(env: dict[str, str], *args: str, log: Path) -> None:
     """Run an ``airflow`` CLI command; on failure show the end of its output and stop."""
     command = [str(Path(sys.executable).with_name("airflow")), *args]
-    with log.open("a") as handle:
+    with append_private(log) as handle:  # 0600 like every file the set-up writes
         handle.write(f"\n$ {shlex.join(command)}\n")
         handle.flush()
         done = subprocess.run(command, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT)
