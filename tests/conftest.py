@@ -49,6 +49,15 @@ def airflow_db() -> Path:
 
 
 @pytest.fixture
+def moto_server() -> Iterator[int]:
+    """S3 as moto's server on loopback: its port."""
+    from tests.s3_server import running_moto_server
+
+    with running_moto_server() as port:
+        yield port
+
+
+@pytest.fixture
 def company(tmp_path: Path) -> Path:
     return create_company(tmp_path / "sage" / "company.db")
 

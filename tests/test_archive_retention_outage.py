@@ -7,110 +7,27 @@ work and everything after it is refused, as in an outage that starts mid-task.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
-import threading
-import urllib.request
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 
 from amazon_sage.core.archive.encryption import ArchiveKeyring, new_key_entry
 from amazon_sage.core.archive.run_archive import RetentionPostponed, apply_retention, archive_run
 from amazon_sage.core.archive.stores import ArchiveError, ArchiveStoreUnavailable, S3ArchiveStore
 from amazon_sage.core.files import private_dir
 from tests.helpers import parse_dags
+from tests.s3_server import OutageRelay
+from tests.s3_server import free_port as _free_port
 
 DAG = "amazon_orders_to_sage"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "eu-west-2"}
 KEYS = ArchiveKeyring.parse(new_key_entry("outage"), "the test's keys")
 FAST_FAILURE = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=5)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class OutageRelay:
-    """A TCP relay to ``port`` that goes down, as S3 does in an outage, at the ``nth`` request containing ``marker``.
-
-    Going down means: that request is never relayed, every open connection is closed, and the
-    listening port is closed, so every later connection is refused.
-    """
-
-    def __init__(self, port: int, marker: bytes, nth: int = 1):
-        self.target, self.marker, self.remaining = port, marker, nth
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.down = threading.Event()
-        self._open: list[socket.socket] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.down.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if self.down.is_set():  # accepted as the relay went down: refuse it like the closed port would
-                client.close()
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target))
-            with self._lock:
-                self._open += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket, requests: bool) -> None:
-        try:
-            while data := source.recv(65536):
-                if requests and self.marker in data:
-                    with self._lock:
-                        self.remaining -= 1
-                        if self.remaining == 0:
-                            self.go_down()
-                            return
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                sock.close()
-
-    def go_down(self) -> None:
-        self.down.set()
-        # close() alone leaves a blocked accept() listening on Linux; shutdown() wakes it and stops listening.
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-        for sock in self._open:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-
-@pytest.fixture
-def moto_server() -> Iterator[int]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    # moto keeps its buckets process-wide, across servers and tests: start and leave with none.
-    reset = urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST")
-    urllib.request.urlopen(reset)
-    try:
-        yield port
-    finally:
-        urllib.request.urlopen(reset)
-        server.stop()
 
 
 def _client(port: int):

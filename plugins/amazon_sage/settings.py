@@ -58,6 +58,13 @@ SETTINGS: dict[str, Setting] = {
                 "'none' keeps every archive, 'count' keeps the newest N per DAG, "
                 "'days' deletes those older than N days."),
         Setting("ARCHIVE_RETENTION_NUMBER", "90", "Archive: House Keeping Number", "N for ARCHIVE_RETENTION."),
+        Setting("PII_RETENTION_DAYS", "30", "(none: Zynk kept archives whole)",
+                "Days buyer PII is kept in archives, from each order's ship date where known, else its purchase "
+                "date; then the buyer-data housekeeping rewrites the archive without it (orders, SKUs, amounts, "
+                "VAT, Sage numbers, postcode area and country stay)."),
+        Setting("BUYER_DATA_SCHEDULE", "30 2 * * *", "(none)",
+                "Cron schedule of amazon_sage_buyer_data, the housekeeping that removes expired buyer PII "
+                "from archives (daily)."),
         Setting("ARCHIVE_KEY_CONN_ID", "amazon_sage_archive_key", "(none: Zynk's archives were plain zips)",
                 "Airflow connection whose password holds the archive keys, 'id:base64-key' entries separated by "
                 "commas, the current key first (python -m amazon_sage.cli.archives new-key <id> makes one). "

@@ -79,7 +79,7 @@ def archive_name(dag_id: str, run_id: str, run_started: datetime) -> str:
             f"{SEALED_SUFFIX}")
 
 
-def _record_ids(files: list[Path]) -> list[str]:
+def record_ids(files: list[Path]) -> list[str]:
     """Amazon order ids and SKUs named anywhere in the run's XML files (for finding them later)."""
     ids: set[str] = set()
     for path in files:
@@ -104,12 +104,12 @@ def build_manifest(folder: Path, *, dag_id: str, run_id: str, counts: dict[str, 
         "files": [{"name": p.relative_to(folder).as_posix(), "size": p.stat().st_size, "sha256": sha256_file(p)}
                   for p in files],
         "counts": counts,
-        "records": _record_ids(files),
+        "records": record_ids(files),
         **bookkeeping(folder),
     }
 
 
-def _zip_folder(folder: Path, manifest: dict[str, Any], target: Path) -> None:
+def zip_folder(folder: Path, manifest: dict[str, Any], target: Path) -> None:
     with zipfile.ZipFile(private_file(target), "w", zipfile.ZIP_DEFLATED) as archive:
         for entry in manifest["files"]:
             archive.write(folder / entry["name"], entry["name"])
@@ -119,7 +119,7 @@ def _zip_folder(folder: Path, manifest: dict[str, Any], target: Path) -> None:
             raise ArchiveError(f"The zip of {folder} is corrupt; the run's files are kept.")
 
 
-def _keyring(keys: Keys) -> ArchiveKeyring:
+def load_keyring(keys: Keys) -> ArchiveKeyring:
     try:
         return keys() if callable(keys) else keys
     except ArchiveKeyError as exc:
@@ -128,7 +128,7 @@ def _keyring(keys: Keys) -> ArchiveKeyring:
 
 def seal(zipped: Path, target: Path, keys: Keys) -> str:
     """Encrypt ``zipped`` into ``target`` and prove it decrypts back to the same bytes; return the key id."""
-    keyring = _keyring(keys)
+    keyring = load_keyring(keys)
     key_id = encrypt_file(zipped, target, keyring)
     digest = hashlib.sha256()
     try:
@@ -155,11 +155,11 @@ def archive_run(folder: Path, store: ArchiveStore, *, keys: Keys, dag_id: str, r
         if store.exists(dag_id, name):
             return next(a.uri for a in store.list(dag_id) if a.name == name), {}
         raise ArchiveError(f"Run folder {folder} does not exist and the run has no archive {name}.")
-    keyring = _keyring(keys)  # before any work: without a key nothing can be archived
+    keyring = load_keyring(keys)  # before any work: without a key nothing can be archived
     manifest = build_manifest(folder, dag_id=dag_id, run_id=run_id, counts=counts or {})
     with tempfile.TemporaryDirectory(prefix=".archive-", dir=folder.parent) as scratch:
         zipped = Path(scratch) / "run.zip"
-        _zip_folder(folder, manifest, zipped)
+        zip_folder(folder, manifest, zipped)
         sealed = Path(scratch) / name
         manifest["key_id"] = seal(zipped, sealed, keyring)  # beside the archive only: the zip is sealed by now
         sidecar = Path(scratch) / StoredArchive(name, "", run_started).manifest_name
@@ -211,7 +211,7 @@ def open_archive(store: ArchiveStore, dag_id: str, name: str, scratch: Path, key
         return fetched  # written before archives were encrypted
     zipped = scratch / f"{name.removesuffix(SEALED_SUFFIX)}.zip"
     try:
-        decrypt_file(fetched, zipped, _keyring(keys), archive=f"Archive {name}")
+        decrypt_file(fetched, zipped, load_keyring(keys), archive=f"Archive {name}")
     except (ArchiveDecryptionError, ArchiveKeyError) as exc:
         raise ArchiveError(str(exc)) from None
     finally:
@@ -219,7 +219,7 @@ def open_archive(store: ArchiveStore, dag_id: str, name: str, scratch: Path, key
     return zipped
 
 
-def _manifest(store: ArchiveStore, dag_id: str, archive: StoredArchive, keys: Keys) -> dict[str, Any]:
+def read_manifest(store: ArchiveStore, dag_id: str, archive: StoredArchive, keys: Keys) -> dict[str, Any]:
     """The archive's manifest: the one stored beside it, or else the one inside it."""
     with tempfile.TemporaryDirectory() as scratch:
         try:
@@ -243,7 +243,7 @@ def find_archives(store: ArchiveStore, *, dag_id: str | None = None, run_id: str
                 continue
             manifest: dict[str, Any] = {}
             if record:
-                manifest = _manifest(store, dag, archive, keys or _no_keys)
+                manifest = read_manifest(store, dag, archive, keys or _no_keys)
                 if record not in manifest.get("records", []):
                     continue
             found.append({"dag_id": dag, "archive": archive.uri, "created": archive.created.isoformat(),

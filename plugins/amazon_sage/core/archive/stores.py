@@ -89,7 +89,11 @@ class ArchiveStore(Protocol):
 
     def dags(self) -> list[str]: ...
 
-    def delete(self, dag_id: str, archive: StoredArchive) -> None: ...
+    def delete(self, dag_id: str, archive: StoredArchive) -> None:
+        """Delete an archive and the manifest beside it (the manifest first)."""
+
+    def discard(self, dag_id: str, name: str) -> None:
+        """Delete the one file ``name`` (an archive replaced under a new name); no error if it is gone."""
 
     def fetch(self, dag_id: str, name: str, target: Path) -> Path: ...
 
@@ -136,7 +140,10 @@ class LocalArchiveStore:
 
     def delete(self, dag_id: str, archive: StoredArchive) -> None:
         for name in (archive.manifest_name, archive.name):  # the sidecar first, as S3ArchiveStore.delete
-            (self.root / dag_id / name).unlink(missing_ok=True)
+            self.discard(dag_id, name)
+
+    def discard(self, dag_id: str, name: str) -> None:
+        (self.root / dag_id / name).unlink(missing_ok=True)
 
     def fetch(self, dag_id: str, name: str, target: Path) -> Path:
         source = self.root / dag_id / name
@@ -246,10 +253,13 @@ class S3ArchiveStore:
         # The sidecar first: an outage between the two leaves a zip that the next retention still lists and
         # deletes, never a sidecar that nothing lists.
         for name in (archive.manifest_name, archive.name):
-            try:
-                self.client.delete_object(Bucket=self.bucket, Key=self._key(dag_id, name))
-            except Exception as exc:  # botocore's errors, as in exists()
-                raise self._failure(f"Cannot delete the old archive {self.uri(dag_id, name)}", exc) from None
+            self.discard(dag_id, name)
+
+    def discard(self, dag_id: str, name: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(dag_id, name))
+        except Exception as exc:  # botocore's errors, as in exists()
+            raise self._failure(f"Cannot delete the old archive {self.uri(dag_id, name)}", exc) from None
 
     def fetch(self, dag_id: str, name: str, target: Path) -> Path:
         # Into a file created 0600: download_file would write a file of the umask's mode and rename it.
