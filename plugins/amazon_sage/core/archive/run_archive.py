@@ -227,6 +227,8 @@ def read_manifest(store: ArchiveStore, dag_id: str, archive: StoredArchive, keys
             return json.loads(path.read_text())
         except Exception:  # an archive without a sidecar is searched inside, which needs the key
             with zipfile.ZipFile(open_archive(store, dag_id, archive.name, Path(scratch), keys)) as opened:
+                if "manifest.json" not in opened.namelist():
+                    return {}  # a zip from before manifests: nothing is known of it but its name
                 return json.loads(opened.read("manifest.json"))
 
 
