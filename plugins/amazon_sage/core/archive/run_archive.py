@@ -264,7 +264,8 @@ def restore_archive(store: ArchiveStore, dag_id: str, name: str, target: Path, k
     """
     with tempfile.TemporaryDirectory() as scratch:
         zipped = open_archive(store, dag_id, name, Path(scratch), keys)
-        private_dir(target)
+        if not target.is_dir():
+            private_dir(target)  # a folder the person named and that exists keeps its mode; what is unpacked is private
         with zipfile.ZipFile(zipped) as archive:
             archive.extractall(target)
     for path in target.rglob("*"):
