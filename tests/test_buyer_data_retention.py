@@ -228,3 +228,31 @@ def test_the_housekeeping_dag_cleans_every_dags_archives(product_env, airflow_db
         task_ids="remove_expired_buyer_data", key="counts")
     assert counts["out"] == 1 and counts["failed"] == 0
     assert not any(v.encode() in _unpacked(store, archive.name, tmp_path / "after", keys) for v in values)
+
+
+def test_an_erasure_request_cleans_every_archive_naming_the_order_now(tmp_path: Path, monkeypatch, capsys) -> None:
+    from amazon_sage.cli.archives import main as archives_cli
+    from sandbox.airflow_env import archive_key_connection
+
+    root = tmp_path / "archive"
+    store = LocalArchiveStore(root)
+    named, orders = _orders_run(tmp_path, "named", count=6)
+    other, other_orders = _orders_run(tmp_path / "b", "other", count=3)
+    order_id = orders[-1]["orderId"]  # the same generator: the other run has only the first three
+    assert order_id not in {o["orderId"] for o in other_orders}
+    uri, _ = archive_run(named, store, keys=KEYS, dag_id=DAG, run_id="named", run_started=_latest(orders))
+    untouched, _ = archive_run(other, store, keys=KEYS, dag_id=DAG, run_id="other",
+                               run_started=_latest(orders) + timedelta(minutes=1))
+    before = Path(untouched).read_bytes()
+    waiting = private_dir(tmp_path / "work" / DAG / "failed_run")  # a failed run's files, not archived yet
+    (waiting / "amazon_orders.xml").write_text(f"<Orders><Order><orderId>{order_id}</orderId></Order></Orders>")
+    monkeypatch.setenv("AMAZON_SAGE_WORK_ROOT", str(tmp_path / "work"))
+    monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SAGE_ARCHIVE_KEY", archive_key_connection(f"{NEW},{OLD}"))
+    assert archives_cli(["--destination", str(root), "erase", order_id]) == 0  # however young the archive
+    said = capsys.readouterr().out.splitlines()
+    assert said == [f"removed buyer data from {DAG}/{Path(uri).name}",
+                    f"still in the working files of {waiting} (a run not archived yet: retry or delete it)"]
+    assert not any(v.encode() in _unpacked(store, Path(uri).name, tmp_path / "erased") for v in _buyer_values(orders))
+    assert Path(untouched).read_bytes() == before
+    assert archives_cli(["--destination", str(root), "erase", order_id]) == 0  # once is enough
+    assert capsys.readouterr().out.splitlines() == said[1:]  # only the run folder is left to name
