@@ -5,7 +5,9 @@ the archive folder; starts the SP-API sandbox with generated orders from the las
 runs ``airflow dags test`` for ``amazon_orders_to_sage`` over that window, then for
 ``sage_stock_to_amazon_inventory`` and ``sage_stock_to_amazon_prices`` (export mode All);
 then prints each run's archive, its success and fail files (copied out of the archive),
-what landed in Sage and what the sandbox's Amazon listings now hold.
+what landed in Sage and what the sandbox's Amazon listings now hold. With
+``AMAZON_SAGE_SAGE_POSTING=audit_trail`` it also prints the audit-trail import file and imports it
+into the sample company, as the bookkeeper would with Sage's File > Import.
 
     python -m sandbox.run_default [--orders 60] [--port 0]
 """
@@ -28,9 +30,11 @@ from sandbox import PROJECT
 
 sys.path.insert(0, str(PROJECT / "plugins"))  # the product's helpers, as Airflow finds them (run as python -m)
 
+from amazon_sage import settings
 from amazon_sage.core.files import atomic_output
 from sandbox.airflow_env import airflow_environment
 from sandbox.order_generator import generate_orders
+from sandbox.sage_audit_import import ImportRefused, import_audit_trail
 from sandbox.sample_company import create_company, odbc_connection_string
 from sandbox.sp_api_server import Sandbox, SandboxServer
 
@@ -63,7 +67,21 @@ def _sage(company: Path, sql: str) -> list[tuple]:
 def sage_summary(company: Path) -> str:
     [(orders, gross)] = _sage(company, "SELECT COUNT(*), SUM(INVOICE_GROSS) FROM SALES_ORDER")
     [(lines,)] = _sage(company, "SELECT COUNT(*) FROM SOP_ITEM")
-    return f"{orders} sales orders, {lines} lines, gross £{float(gross or 0):.2f}"
+    [(invoices, invoiced)] = _sage(company, "SELECT COUNT(*), SUM(GROSS_AMOUNT) FROM AUDIT_HEADER WHERE TYPE = 'SI'")
+    return (f"{orders} sales orders, {lines} lines, gross £{float(gross or 0):.2f}; "
+            f"{invoices} audit-trail sales invoices, gross £{float(invoiced or 0):.2f}")
+
+
+def import_audit_trail_files(company: Path, folder: Path, drop_folder: Path) -> None:
+    """Import the run's audit-trail files into the sample company, as the bookkeeper would in Sage."""
+    for path in sorted(folder.glob("amazon_orders_*.csv")):
+        print(f"  audit-trail import file (Sage: File > Import > Audit trail transactions): {drop_folder / path.name}")
+        try:
+            transactions, lines = import_audit_trail(company, path)
+        except ImportRefused as exc:
+            raise SystemExit(f"The sample company's import step refused {path.name}: {exc}") from None
+        print(f"  imported into the sample company as the bookkeeper would: {transactions} sales invoices, "
+              f"{lines} lines")
 
 
 def stock_in_sage(company: Path) -> dict[str, tuple[float, float, float]]:
@@ -144,6 +162,9 @@ def main() -> None:
         print(f"  archive:      {archive}")
         print(f"  success file: {target / success}")
         print(f"  fail file:    {target / fail}")
+        if dag_id == "amazon_orders_to_sage":
+            os.environ.update(env)  # the product's settings resolve the drop folder as the run did
+            import_audit_trail_files(company, target, settings.audit_trail_drop_folder())
     print(f"\nSage company: {company}: {sage_summary(company)}")
     print(listings_report(listings, stock_in_sage(company)))
     print(f"Open the UI on the same home: source {VAR / 'embedded.env'} && airflow standalone")

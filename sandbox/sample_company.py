@@ -23,6 +23,10 @@ TAX_CODES = [("T0", 0, "Zero rated", 0.0), ("T1", 1, "Standard rated", 20.0), ("
              ("T4", 4, "Sales to VAT registered customers in EC", 0.0), ("T5", 5, "Reduced rate", 5.0),
              ("T9", 9, "Transactions not involving VAT", 0.0)]
 ACCOUNT = ("AMAZON", "Amazon UK customers")
+# The nominal codes the mappings and settings use, named as in Sage 50's default UK chart of accounts.
+NOMINAL_CODES = [("1100", "Debtors Control Account"), ("1200", "Bank Current Account"),
+                 ("2200", "Sales Tax Control Account"), ("4000", "Sales Type A"), ("4009", "Discounts Allowed"),
+                 ("4905", "Distribution and Carriage")]
 CREATED = datetime(2026, 1, 1, 9, 0, 0)
 NET_PLACES = Decimal("0.0001")  # the company's unit decimal places: net prices to four decimals
 
@@ -55,6 +59,9 @@ def create_company(path: Path) -> Path:
         cursor.execute("INSERT INTO SALES_LEDGER (ACCOUNT_REF, NAME, COUNTRY_CODE, CURRENCY, DEF_TAX_CODE, "
                        "DEF_NOM_CODE, RECORD_CREATE_DATE, RECORD_MODIFY_DATE, RECORD_DELETED) "
                        "VALUES (?, ?, 'GB', 1, 'T1', '4000', ?, ?, 0)", (*ACCOUNT, CREATED, CREATED))
+        cursor.executemany("INSERT INTO NOMINAL_LEDGER (ACCOUNT_REF, NAME, ACCOUNT_TYPE, BALANCE, INACTIVE_FLAG, "
+                           "RECORD_CREATE_DATE, RECORD_MODIFY_DATE, RECORD_DELETED) VALUES (?, ?, 0, 0, 0, ?, ?, 0)",
+                           [(code, name, CREATED, CREATED) for code, name in NOMINAL_CODES])
         for number, product in enumerate((p for p in CATALOGUE if p.in_sage), 1):
             net = float((product.price / Decimal("1.2")).quantize(NET_PLACES, rounding=ROUND_HALF_UP))
             cursor.execute(

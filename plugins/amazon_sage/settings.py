@@ -88,7 +88,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("NOMINAL_CODE", "4000", "Mapping parameter NominalCode (5000)", "Sales nominal code of item lines."),
         Setting("CARRIAGE_CODE", "CARRIAGE", "Mapping parameter CarriageCode", "Sku written on the carriage line."),
         Setting("CARRIAGE_NOMINAL_CODE", "4905", "(carriage nominal)", "Nominal code of carriage."),
-        Setting("TAKEN_BY", "Amazon", "Mapping parameter TakenBy (Amazon_Zynk)", "Sage 'Order Taken By'."),
+        Setting("TAKEN_BY", "Amazon", "Mapping parameter TakenBy (Amazon_Zynk)",
+                "Sage 'Order Taken By'; with SAGE_POSTING=audit_trail, the User Name of each line (32 characters "
+                "at most)."),
         Setting("VAT_INCLUSIVE_ITEM", "true", "Mapping parameter VATInclusiveItem",
                 "Amazon item prices include VAT and are netted down."),
         Setting("VAT_INCLUSIVE_CARRIAGE", "true", "Mapping parameter VATInclusiveCarriage",
@@ -102,6 +104,24 @@ SETTINGS: dict[str, Setting] = {
         Setting("IMPORT_HELPER_PROCESSES", "1", "(none)",
                 "Helper processes that read and check orders while the import writes to Sage. 0 does it all in "
                 "the task's own process. 1 suits two cores; more helps only with more cores."),
+        # Post to Sage: sales orders over a write-capable ODBC target, or an audit-trail import file
+        Setting("SAGE_POSTING", "sales_orders", "Sage 50 connector: Import Sales Orders (through SDO)",
+                "'sales_orders' writes SALES_ORDER/SOP_ITEM over a write-capable ODBC connection; 'audit_trail' "
+                "writes one sales invoice (SI) per order to an import file for Sage's File > Import "
+                "(audit trail transactions) and only reads Sage, as its own read-only ODBC driver allows."),
+        Setting("AUDIT_TRAIL_DROP_FOLDER", "", "(none)",
+                "Folder the bookkeeper imports audit-trail files from (e.g. a share the Sage PC sees). "
+                "Empty means $AIRFLOW_HOME/amazon_sage/sage_import."),
+        Setting("AUDIT_TRAIL_LEDGER", "", "(none)",
+                "The product's record of exported transactions, so none is exported twice before Sage imports it "
+                "(a SQLite file; on several workers, put it on a shared volume). "
+                "Empty means $AIRFLOW_HOME/amazon_sage/audit_trail_ledger.sqlite."),
+        Setting("AUDIT_TRAIL_DEPARTMENT", "0", "(Department)", "Sage department number of the invoice lines (0-999)."),
+        Setting("AUDIT_TRAIL_HEADER_ROW", "true", "(none)",
+                "Write the column names as the file's first row (tick 'My file contains headers' in Sage's wizard)."),
+        Setting("AUDIT_TRAIL_OVERDUE_HOURS", "48", "(none)",
+                "An order exported this many hours ago and still not in Sage's audit trail is listed as needing "
+                "attention (file not imported?)."),
         # Export Stock Records and the feeds
         Setting("INVENTORY_SCHEDULE", "0 * * * *", "(Upload Inventory Feed schedule)",
                 "Cron schedule of sage_stock_to_amazon_inventory (hourly)."),
@@ -193,6 +213,14 @@ def work_root() -> Path:
 
 def archive_destination() -> str:
     return get("ARCHIVE_DESTINATION") or str(_airflow_home() / "amazon_sage" / "archive")
+
+
+def audit_trail_drop_folder() -> Path:
+    return Path(get("AUDIT_TRAIL_DROP_FOLDER") or _airflow_home() / "amazon_sage" / "sage_import")
+
+
+def audit_trail_ledger() -> Path:
+    return Path(get("AUDIT_TRAIL_LEDGER") or _airflow_home() / "amazon_sage" / "audit_trail_ledger.sqlite")
 
 
 def mapping_path(setting_name: str) -> Path:
