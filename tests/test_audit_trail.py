@@ -271,6 +271,12 @@ def test_the_orders_dag_posts_through_the_audit_trail(tmp_path, product_env, air
     with zipfile.ZipFile(archives[0]) as archive:
         assert files[0].name in archive.namelist()
         assert archive.read(files[0].name) == files[0].read_bytes()
+    from amazon_sage.ui.run_report import render_html, runs_with_counts
+
+    report = runs_with_counts("amazon_orders_to_sage", run.run_id)
+    phase = next(p for p in report[0]["phases"] if p["task_id"] == "export_audit_trail")
+    assert phase["import_file"] == str(files[0]) and phase["counts"]["out"] > 0
+    assert f"Sage import file: {files[0].name}" in render_html(report)
     import_audit_trail(company, files[0])
     versions = [v for history in sandbox_server.sandbox.state.versions.values() for v in history]
     expected = [o for o in latest_versions(versions) if o["fulfillment"]["fulfillmentStatus"] in IMPORTED
@@ -280,3 +286,43 @@ def test_the_orders_dag_posts_through_the_audit_trail(tmp_path, product_env, air
     again = dag.test(run_conf=window)
     assert again.state == "success"
     assert list((tmp_path / "drop").glob("*.csv")) == files  # nothing new to post
+
+
+def test_a_read_only_login_on_postgresql_is_all_the_export_needs(tmp_path, product_env) -> None:
+    """A second ODBC target whose login can only SELECT, as Sage's own driver: the export works, a write is refused."""
+    import uuid
+
+    import pyodbc
+
+    from tests.postgres_company import postgres_company, postgres_connection_string
+
+    zynk, orders = mapped_orders(tmp_path / "in", count=20)
+    role = f"sage_reader_{uuid.uuid4().hex[:10]}"
+    admin = pyodbc.connect(postgres_connection_string("postgres"), autocommit=True)
+    admin.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        with postgres_company(tmp_path / "pg") as owner_login:
+            owner = pyodbc.connect(owner_login, autocommit=True)
+            try:
+                owner.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+                held = _importable(orders)[0]["orderId"]  # posted in Sage already, by hand
+                owner.execute("INSERT INTO AUDIT_HEADER (HEADER_NUMBER, TRAN_NUMBER, TYPE, ACCOUNT_REF, INV_REF, "
+                              "DELETED_FLAG) VALUES (1, 1, 'SI', 'AMAZON', ?, 0)", held)
+            finally:
+                owner.close()
+            reader_login = owner_login.replace("UID=postgres;", f"UID={role};")
+            reader = pyodbc.connect(reader_login)
+            with pytest.raises(pyodbc.Error, match="permission denied"):
+                reader.execute("UPDATE TAX_CODE SET DESCRIPTION = DESCRIPTION WHERE TAX_CODE_ID = 0")
+            reader.close()
+            settings = ExportSettings(drop_folder=tmp_path / "drop", ledger_path=tmp_path / "ledger.sqlite",
+                                      import_statuses=IMPORTED, department=0, user_name="Amazon", header_row=True,
+                                      overdue_after=timedelta(hours=48))
+            (tmp_path / "run").mkdir()
+            result = export_audit_trail(zynk, tmp_path / "run", lambda: pyodbc.connect(reader_login), settings,
+                                        run_id="pg")
+    finally:
+        admin.execute(f"DROP ROLE IF EXISTS {role}")
+        admin.close()
+    assert result.exported == len(_importable(orders)) - 1 and result.duplicates == 1
+    assert held not in result.import_file.read_text(encoding=ENCODING)

@@ -11,6 +11,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
+from amazon_sage.core.counts import IMPORT_FILE_KEY
 from amazon_sage.operators.run_context import as_list, push_counts, run_folder_of
 
 MAX_LISTED = 50
@@ -60,7 +61,7 @@ class Sage50ExportAuditTrailOperator(BaseOperator):
         except pyodbc.Error as exc:
             raise hook.explain(exc) from None
         ti = context["ti"]
-        ti.xcom_push(key="import_file", value=str(result.import_file) if result.import_file else None)
+        ti.xcom_push(key=IMPORT_FILE_KEY, value=str(result.import_file) if result.import_file else None)
         ti.xcom_push(key="fail_file", value=str(result.fail_file))
         ti.xcom_push(key="skipped_file", value=str(result.skipped_file))
         counts = result.counts()
