@@ -148,6 +148,29 @@ def bench_import(zynk: str, company: str, folder: str) -> dict:
     return {"seconds": wall, "imported": result.imported, "failed": result.failed}
 
 
+def bench_audit_trail(zynk: str, company: str, folder: str) -> dict:
+    """Export the orders as an audit-trail file, then rerun the export over the same orders (all duplicates)."""
+    import pyodbc
+
+    from amazon_sage.core.sage.audit_trail.export import ExportSettings, export_audit_trail
+    from sandbox.sample_company import odbc_connection_string
+
+    def connect():
+        return pyodbc.connect(odbc_connection_string(Path(company)), autocommit=False)
+
+    options = ExportSettings(drop_folder=Path(folder) / "drop", ledger_path=Path(folder) / "ledger.sqlite",
+                             import_statuses={"UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED"}, department=0,
+                             user_name="Amazon", header_row=True, overdue_after=timedelta(hours=48))
+    timings = {}
+    for run_id in ("first", "rerun"):
+        (Path(folder) / run_id).mkdir()
+        started = time.perf_counter()
+        result = export_audit_trail(Path(zynk), Path(folder) / run_id, connect, options, run_id=run_id)
+        timings[run_id] = (time.perf_counter() - started, result.exported, result.duplicates)
+    return {"seconds": timings["first"][0], "exported": timings["first"][1], "rerun_seconds": timings["rerun"][0],
+            "rerun_duplicates": timings["rerun"][2], "peak_rss_mb": peak_rss_mb()}
+
+
 def bench_raw_insert(company_done: str, company_raw: str) -> dict:
     """The same SALES_ORDER and SOP_ITEM rows, inserted with plain pyodbc: no parsing, no checks.
 
@@ -312,6 +335,15 @@ def run(quick: bool) -> dict:
         rows.append(("import_orders_per_s", str(results["import_orders_per_s"]),
                      f"{imported['imported']} imported, transactions of whole orders"))
         rows.append(("import_vs_raw", str(results["import_vs_raw"]), f"raw pyodbc {raw_insert['seconds']:.2f}s"))
+
+        (Path(scratch) / "audit").mkdir()
+        audit = child("bench_audit_trail", f"{scratch}/zynk_orders.xml", str(raw_company), f"{scratch}/audit")
+        results["audit_trail_orders_per_s"] = round(audit["exported"] / audit["seconds"])
+        results["audit_trail_rerun_orders_per_s"] = round(audit["rerun_duplicates"] / audit["rerun_seconds"])
+        rows.append(("audit_trail_orders_per_s", str(results["audit_trail_orders_per_s"]),
+                     f"{audit['exported']} SIs exported, peak RSS {audit['peak_rss_mb']:.0f} MB"))
+        rows.append(("audit_trail_rerun_orders_per_s", str(results["audit_trail_rerun_orders_per_s"]),
+                     f"{audit['rerun_duplicates']} skipped as exported before"))
 
         stock_company = f"{scratch}/stock.db"
         child("make_stock_company", stock_company, str(10 * orders))

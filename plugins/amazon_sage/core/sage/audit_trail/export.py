@@ -133,10 +133,10 @@ class _Batch:
     """Up to :data:`BATCH` orders read, decided together after one look-up in Sage and the ledger."""
 
     def __init__(self) -> None:
-        self.orders: list[tuple[Any, SalesOrder, Invoice | None]] = []
+        self.orders: list[tuple[Any, SalesOrder]] = []
 
     def references(self) -> list[str]:
-        return [order.customer_order_number for _, order, _ in self.orders]
+        return [order.customer_order_number for _, order in self.orders]
 
 
 class _Export:
@@ -158,31 +158,32 @@ class _Export:
         self.result.skipped += 1
 
     def read(self, element: Any, batch: _Batch) -> None:
-        """Check one order on its own; orders that need Sage's and the ledger's view join ``batch``."""
+        """Read one order; orders that need Sage's and the ledger's view join ``batch``."""
         self.result.read += 1
         try:
             order = parse_sales_order(element)
         except RecordError as exc:
             self.fail(element, record_id(element), [str(exc)], UNREADABLE)
             return
-        if order.status == CANCELLED:
-            batch.orders.append((element, order, None))
-            return
-        if order.status and order.status not in self.settings.import_statuses:
+        if order.status and order.status not in self.settings.import_statuses and order.status != CANCELLED:
             self.skip(element, "Status filter", f"Status {order.status} is not imported "
                                                 f"(imported: {', '.join(sorted(self.settings.import_statuses))})")
             return
+        batch.orders.append((element, order))
+
+    def invoice(self, element: Any, order: SalesOrder) -> Invoice | None:
+        """The order's invoice, checked; None (and the order in the fail file) when Sage would refuse it."""
         try:
             # Unknown SKUs do not fail an invoice: the audit trail posts to nominal codes and moves no stock.
             rows = build_rows(order, self.facts, unknown_sku_action="special")
         except OrderRejected as exc:
             self.fail(element, order.id, exc.errors)
-            return
+            return None
         invoice = invoice_for(order, rows, self.invoice_settings)
         if invoice.errors:
             self.fail(element, order.id, invoice.errors)
-            return
-        batch.orders.append((element, order, invoice))
+            return None
+        return invoice
 
     def decide(self, batch: _Batch) -> None:
         """Look the batch up in Sage and the ledger, then export, skip or flag each order, in order."""
@@ -192,10 +193,10 @@ class _Export:
         self.result.confirmed += self.ledger.confirm(SALES_INVOICE, {ref: h.header_number for ref, h in held.items()
                                             if ref in known and known[ref].state != CONFIRMED and not h.deleted})
         wanted: list[tuple[Any, SalesOrder, Invoice]] = []
-        for element, order, invoice in batch.orders:
+        for element, order in batch.orders:
             reference = order.customer_order_number
             in_sage, entry = held.get(reference), known.get(reference)
-            if invoice is None:
+            if order.status == CANCELLED:
                 self.cancelled(element, order, in_sage, entry)
             elif reference in self.in_this_file:
                 self.duplicate(element, f"Order {reference} appears twice in this run; exported once")
@@ -208,7 +209,7 @@ class _Export:
                                         "not exported again")
             elif entry is not None:
                 self.already_exported(element, entry, in_sage)
-            else:
+            elif (invoice := self.invoice(element, order)) is not None:  # built only for orders still to post
                 wanted.append((element, order, invoice))
         reserved = self.ledger.reserve(
             SALES_INVOICE, [(order.customer_order_number, invoice.lines[0].account_ref, invoice.gross)
