@@ -1,8 +1,9 @@
 """Sage 50's audit-trail transaction import file: its columns, its rules, its encoding.
 
 The columns are those of Sage's "Audit Trail Transaction" import template, in its order. The
-rules are Sage's (Sage 50 Accounts knowledge base, "Import audit trail transactions: field
-format"; the lengths match ``AUDIT_HEADER``/``AUDIT_SPLIT`` in Zynk's published Sage 50 UK schema):
+rules are Sage's (Sage 50 Accounts knowledge base, the audit trail transactions import's field
+list: https://gb-kb.sage.com/portal/app/portlets/results/view2.jsp?k2dockey=250321114601443; the
+lengths match ``AUDIT_HEADER``/``AUDIT_SPLIT`` in Zynk's published Sage 50 UK schema):
 
 ==================  ==========================================================================
 Type                two letters; SI, SC, SA ... but never SR or PP, which the import refuses
