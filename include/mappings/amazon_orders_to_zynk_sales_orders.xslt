@@ -13,6 +13,12 @@
 
   Orders without prices (PENDING) are still mapped, without money elements; the import skips
   them by their Status.
+
+  Several marketplaces: MarketplaceAccounts, MarketplaceTaxCodes and MarketplaceTaxRates are tables
+  ";key=value;key=value;" (the product builds them from its settings). An order takes its account
+  by its marketplace id, else by its currency, else AccountReference; its tax code and VAT rate by
+  its marketplace id, else TaxCode and TaxRate. Amounts stay in the order's currency: the import
+  converts them to the company's base currency at Sage's own rate.
 -->
 <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
                 xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
@@ -29,8 +35,9 @@
   <xsl:param name="VATInclusiveCarriage" select="'true'"/>
   <xsl:param name="BankAccount" select="'1200'"/>
   <xsl:param name="AddPaymentDetails" select="'true'"/>
-
-  <xsl:variable name="rate" select="number($TaxRate)"/>
+  <xsl:param name="MarketplaceAccounts" select="''"/>
+  <xsl:param name="MarketplaceTaxCodes" select="''"/>
+  <xsl:param name="MarketplaceTaxRates" select="''"/>
   <!-- 1 when prices include VAT, else 0: one arithmetic expression nets either way, no template calls. -->
   <xsl:variable name="item-inc" select="number($VATInclusiveItem = 'true')"/>
   <xsl:variable name="carriage-inc" select="number($VATInclusiveCarriage = 'true')"/>
@@ -82,6 +89,20 @@
                           | $address/companyName[string(current()/buyer/buyerCompanyName) = '']"/>
     <xsl:variable name="currency" select="(proceeds/grandTotal/currencyCode | orderItems/product/price/unitPrice/currencyCode)[1]"/>
     <xsl:variable name="priced" select="count(orderItems[product/price/unitPrice/amount]) = count(orderItems)"/>
+    <xsl:variable name="mkt" select="concat(';', salesChannel/marketplaceId, '=')"/>
+    <!-- Table look-ups; substring(x, 1 div (y = '')) is x when y is empty, else '' (a choice without a temporary
+         tree). -->
+    <xsl:variable name="account-by-mkt" select="substring-before(substring-after($MarketplaceAccounts, $mkt), ';')"/>
+    <xsl:variable name="account-by-currency"
+                  select="substring-before(substring-after($MarketplaceAccounts, concat(';', $currency, '=')), ';')"/>
+    <xsl:variable name="account"
+                  select="concat($account-by-mkt, substring(concat($account-by-currency,
+                          substring($AccountReference, 1 div ($account-by-currency = ''))), 1 div ($account-by-mkt = '')))"/>
+    <xsl:variable name="code-by-mkt" select="substring-before(substring-after($MarketplaceTaxCodes, $mkt), ';')"/>
+    <xsl:variable name="tax-code" select="concat($code-by-mkt, substring($TaxCode, 1 div ($code-by-mkt = '')))"/>
+    <xsl:variable name="rate-by-mkt" select="substring-before(substring-after($MarketplaceTaxRates, $mkt), ';')"/>
+    <xsl:variable name="tax-rate" select="concat($rate-by-mkt, substring($TaxRate, 1 div ($rate-by-mkt = '')))"/>
+    <xsl:variable name="rate" select="number($tax-rate)"/>
     <SalesOrder>
       <Id><xsl:value-of select="orderId"/></Id>
       <CustomerId><xsl:value-of select="orderId"/></CustomerId>
@@ -91,7 +112,7 @@
         <Notes2>PO <xsl:value-of select="buyer/buyerPurchaseOrderNumber"/></Notes2>
       </xsl:if>
       <Currency><xsl:value-of select="$currency"/></Currency>
-      <AccountReference><xsl:value-of select="$AccountReference"/></AccountReference>
+      <AccountReference><xsl:value-of select="$account"/></AccountReference>
       <CurrencyUsed><xsl:value-of select="string($currency) != '' and string($currency) != 'GBP'"/></CurrencyUsed>
       <SalesOrderDate><xsl:value-of select="createdTime"/></SalesOrderDate>
       <xsl:if test="$address">
@@ -111,7 +132,11 @@
         </SalesOrderDeliveryAddress>
       </xsl:if>
       <SalesOrderItems>
-        <xsl:apply-templates select="orderItems"/>
+        <xsl:apply-templates select="orderItems">
+          <xsl:with-param name="rate" select="$rate"/>
+          <xsl:with-param name="tax-rate" select="$tax-rate"/>
+          <xsl:with-param name="tax-code" select="$tax-code"/>
+        </xsl:apply-templates>
       </SalesOrderItems>
       <xsl:variable name="shipping"
                     select="floor((round(sum(orderItems/proceeds/breakdowns[type='SHIPPING']/subtotal/amount) * 1000000) + 5000) div 10000)"/>
@@ -126,10 +151,10 @@
           <Name><xsl:value-of select="fulfillment/fulfillmentServiceLevel"/></Name>
           <QtyOrdered>1</QtyOrdered>
           <UnitPrice><xsl:value-of select="format-number($net div 100, '0.00')"/></UnitPrice>
-          <TaxRate><xsl:value-of select="$TaxRate"/></TaxRate>
+          <TaxRate><xsl:value-of select="$tax-rate"/></TaxRate>
           <TotalNet><xsl:value-of select="format-number($net div 100, '0.00')"/></TotalNet>
           <TotalTax><xsl:value-of select="format-number($tax div 100, '0.00')"/></TotalTax>
-          <TaxCode><xsl:value-of select="$TaxCode"/></TaxCode>
+          <TaxCode><xsl:value-of select="$tax-code"/></TaxCode>
           <NominalCode><xsl:value-of select="$CarriageNominalCode"/></NominalCode>
         </Carriage>
       </xsl:if>
@@ -145,6 +170,9 @@
   </xsl:template>
 
   <xsl:template match="orderItems">
+    <xsl:param name="rate"/>
+    <xsl:param name="tax-rate"/>
+    <xsl:param name="tax-code"/>
     <xsl:variable name="qty" select="number(quantityOrdered)"/>
     <Item>
       <Id><xsl:value-of select="orderItemId"/></Id>
@@ -173,11 +201,11 @@
         <xsl:if test="$full-net - $net != 0">
           <UnitDiscountAmount><xsl:value-of select="format-number(($full-net - $net) div $qty div 100, '0.########')"/></UnitDiscountAmount>
         </xsl:if>
-        <TaxRate><xsl:value-of select="$TaxRate"/></TaxRate>
+        <TaxRate><xsl:value-of select="$tax-rate"/></TaxRate>
         <TotalNet><xsl:value-of select="format-number($net div 100, '0.00')"/></TotalNet>
         <TotalTax><xsl:value-of select="format-number($tax div 100, '0.00')"/></TotalTax>
       </xsl:if>
-      <TaxCode><xsl:value-of select="$TaxCode"/></TaxCode>
+      <TaxCode><xsl:value-of select="$tax-code"/></TaxCode>
       <NominalCode><xsl:value-of select="$NominalCode"/></NominalCode>
     </Item>
   </xsl:template>

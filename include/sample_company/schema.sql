@@ -1,7 +1,7 @@
 -- Sample Sage 50 Accounts UK company: the tables the product uses, with Sage 50's ODBC
 -- table and column names and types (Sage 50 Accounts' ODBC data dictionary).
--- STOCK and SALES_LEDGER hold the useful subset; SALES_ORDER, SOP_ITEM, TAX_CODE, NOMINAL_LEDGER, AUDIT_HEADER and
--- AUDIT_SPLIT are complete.
+-- STOCK and SALES_LEDGER hold the useful subset; SALES_ORDER, SOP_ITEM, TAX_CODE, CURRENCY, NOMINAL_LEDGER,
+-- AUDIT_HEADER and AUDIT_SPLIT are complete.
 -- The primary keys stand in for Sage's own record keys. There is deliberately no unique index
 -- on CUST_ORDER_NUMBER: Sage has none, so the import's duplicate check must do that job.
 
@@ -16,6 +16,21 @@ CREATE TABLE TAX_CODE (
     RELATED_CODE TINYINT,
     RELATED_RATE DOUBLE,
     IS_REVERSECHARGE SMALLINT
+);
+
+CREATE TABLE CURRENCY (
+    NUMBER SMALLINT PRIMARY KEY,
+    CODE VARCHAR(3),
+    SYMBOL VARCHAR(3),
+    NAME VARCHAR(30),
+    EMU_MEMBER SMALLINT,
+    BASE_CURRENCY SMALLINT,
+    RATE DOUBLE,
+    MAJOR_CURRENCY_UNIT VARCHAR(20),
+    MINOR_CURRENCY_UNIT VARCHAR(20),
+    RECORD_CREATE_DATE TIMESTAMP,
+    RECORD_MODIFY_DATE TIMESTAMP,
+    RECORD_DELETED TINYINT
 );
 
 CREATE TABLE STOCK (

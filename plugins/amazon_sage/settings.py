@@ -84,6 +84,13 @@ SETTINGS: dict[str, Setting] = {
         Setting("ACCOUNT_REFERENCE", "AMAZON", "Mapping parameter AccountReference (AMAZONSALES)",
                 "Sage customer account for Amazon orders (8 characters at most)."),
         Setting("TAX_CODE", "1", "Mapping parameter TaxCode", "Sage tax code number for item lines (1 = T1)."),
+        Setting("MARKETPLACE_ACCOUNTS", "", "Sage customer per marketplace (one task per marketplace in Zynk)",
+                "Sage customer account per marketplace or per currency, e.g. DE=AMAZONDE,FR=AMAZONFR or EUR=AMAZONEU: "
+                "a Sage account has one currency, so each currency needs its own. Orders of a marketplace not listed "
+                "take ACCOUNT_REFERENCE."),
+        Setting("MARKETPLACE_TAX", "", "Mapping parameters TaxCode/TaxRate per marketplace",
+                "Sage tax code and VAT rate per marketplace, e.g. DE=T20:19,FR=T21:20,IE=T22:23 (VAT is split from "
+                "the VAT-inclusive price at that rate). Marketplaces not listed take TAX_CODE and TAX_RATE."),
         Setting("TAX_RATE", "20", "Mapping parameter TaxRate", "VAT rate (%) used to net VAT-inclusive prices."),
         Setting("NOMINAL_CODE", "4000", "Mapping parameter NominalCode (5000)", "Sales nominal code of item lines."),
         Setting("CARRIAGE_CODE", "CARRIAGE", "Mapping parameter CarriageCode", "Sku written on the carriage line."),
@@ -254,7 +261,28 @@ def orders_mapping_parameters() -> dict[str, str]:
         "VATInclusiveCarriage": str(get_bool("VAT_INCLUSIVE_CARRIAGE")).lower(),
         "BankAccount": get("BANK_ACCOUNT"),
         "AddPaymentDetails": str(get_bool("ADD_PAYMENT_DETAILS")).lower(),
+        **marketplace_mapping_parameters(),
     }
+
+
+def marketplace_mapping_parameters() -> dict[str, str]:
+    """The orders mapping's per-marketplace tables, from MARKETPLACE_ACCOUNTS and MARKETPLACE_TAX.
+
+    Raises ValueError naming the setting when one cannot be read.
+    """
+    from amazon_sage.core.marketplaces import MarketplaceError, account_table, tax_table, xslt_table
+
+    try:
+        accounts = account_table(get("MARKETPLACE_ACCOUNTS"))
+    except MarketplaceError as exc:
+        raise ValueError(f"{SETTINGS['MARKETPLACE_ACCOUNTS'].env_var}: {exc}") from None
+    try:
+        taxes = tax_table(get("MARKETPLACE_TAX"))
+    except MarketplaceError as exc:
+        raise ValueError(f"{SETTINGS['MARKETPLACE_TAX'].env_var}: {exc}") from None
+    return {"MarketplaceAccounts": xslt_table(accounts),
+            "MarketplaceTaxCodes": xslt_table({key: str(code) for key, (code, _) in taxes.items()}),
+            "MarketplaceTaxRates": xslt_table({key: rate for key, (_, rate) in taxes.items()})}
 
 
 def markdown_table() -> str:

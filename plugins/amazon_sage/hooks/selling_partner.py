@@ -33,6 +33,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
+from amazon_sage.core.marketplaces import Marketplace
 from amazon_sage.core.sp_api.http_failures import transport_failure
 from amazon_sage.core.sp_api.login_with_amazon import CREDENTIAL_ERRORS, LoginRefused, access_token_client_class
 from amazon_sage.core.sp_api.rate_limited_calls import (
@@ -103,22 +104,25 @@ class SellingPartnerHook(BaseHook):
         return seller_id
 
     @cached_property
+    def marketplaces(self) -> list[Marketplace]:
+        """The connection's marketplaces (extra ``marketplace``: ``UK``, or ``UK,DE,FR``), all in one region."""
+        from amazon_sage.core.marketplaces import MarketplaceError, parse_marketplaces
+
+        try:
+            return parse_marketplaces(str(self.extras.get("marketplace") or "UK"))
+        except MarketplaceError as exc:
+            raise AirflowException(f"Connection '{self.sp_api_conn_id}', extra marketplace: {exc}.") from None
+
+    @cached_property
     def marketplace(self) -> SimpleNamespace:
-        """Endpoint, marketplace id and region for the connection's country (e.g. ``UK``)."""
+        """Endpoint, marketplace id and region of the connection's first (home) marketplace.
+
+        The endpoint serves every marketplace of the connection, since they share its region.
+        """
         from sp_api.base import Marketplaces
 
-        country = str(self.extras.get("marketplace") or "UK").strip().upper()
-        if "," in country:
-            # The connection form accepts a list for the multi-marketplace work to come; this hook serves one.
-            raise AirflowException(f"Connection '{self.sp_api_conn_id}' names several marketplaces ({country}); "
-                                   "this version works with one: keep a single country code such as UK.")
-        if country == "GB":
-            country = "UK"
-        try:
-            known = Marketplaces[country]
-        except KeyError:
-            raise AirflowException(f"Connection '{self.sp_api_conn_id}': unknown marketplace {country!r}; "
-                                   "use a country code such as UK, DE or FR.") from None
+        home = self.marketplaces[0]
+        known = Marketplaces["GB" if home.code == "UK" else home.code]
         return SimpleNamespace(endpoint=self.extras.get("endpoint") or known.endpoint,
                                marketplace_id=known.marketplace_id, region=known.region)
 
@@ -244,7 +248,7 @@ class SellingPartnerHook(BaseHook):
             "lastUpdatedAfter": last_updated_after,
             "lastUpdatedBefore": last_updated_before,
             "fulfillmentStatuses": ",".join(fulfillment_statuses),
-            "marketplaceIds": self.marketplace.marketplace_id,
+            "marketplaceIds": ",".join(m.marketplace_id for m in self.marketplaces),
             "includedData": ",".join(included_data or ORDERS_INCLUDED_DATA),
             "maxResultsPerPage": 100,
         }

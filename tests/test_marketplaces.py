@@ -1,0 +1,147 @@
+"""Selling across Europe: orders of several marketplaces, each to its Sage account, in its currency, at its VAT rate.
+
+Real parts: the sandbox's generated orders in GBP, EUR, SEK and PLN, the real orders mapping with
+the per-marketplace settings, the import into the sample company (its CURRENCY table holds Sage's
+rates), and Sage's rows read back and checked line by line in both currencies.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from amazon_sage import settings
+from amazon_sage.core.marketplaces import MarketplaceError, account_table, parse_marketplaces, tax_table
+from amazon_sage.core.sage.order_import import import_sales_orders
+from amazon_sage.hooks.sage50 import Sage50Hook
+from amazon_sage.hooks.selling_partner import SellingPartnerHook
+from sandbox.order_generator import generate_orders
+from sandbox.sp_api_server import Sandbox, SandboxServer
+from tests.helpers import IMPORTED, ORDERS_START, latest_versions, mapped_orders, money, sage_rows
+
+MARKETS = ("UK", "DE", "FR", "SE", "PL")
+ACCOUNTS = {"GBP": "AMAZON", "EUR": "AMAZONEU", "SEK": "AMAZONSE", "PLN": "AMAZONPL"}
+VAT = {"A1F83G8C2ARO7P": ("T1", Decimal(20)), "A1PA6795UKMFR9": ("T20", Decimal(19)),
+       "A13V1IB3VIYZZH": ("T21", Decimal(20)), "A2NODRKZP88ZB9": ("T22", Decimal(25)),
+       "A1C3SOZRARQ6R3": ("T23", Decimal(23))}
+
+
+@pytest.fixture
+def europe(monkeypatch, product_env):
+    monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_ACCOUNTS", "EUR=AMAZONEU,SE=AMAZONSE,PL=AMAZONPL")
+    monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_TAX", "DE=T20:19,FR=T21:20,SE=T22:25,PL=T23:23")
+    return latest_versions(generate_orders(60, ORDERS_START, marketplaces=MARKETS))
+
+
+def _import(zynk: Path, folder: Path):
+    folder.mkdir(parents=True, exist_ok=True)
+    return import_sales_orders(zynk, folder, Sage50Hook().connect, import_statuses=IMPORTED)
+
+
+def _rates(company: Path) -> dict[str, Decimal]:
+    return {r["CODE"]: Decimal(str(r["RATE"])) for r in sage_rows(company, "SELECT CODE, RATE FROM CURRENCY")}
+
+
+def _pennies(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def test_each_marketplace_posts_to_its_account_in_its_currency_to_the_penny(tmp_path, company, europe) -> None:
+    zynk, orders = mapped_orders(tmp_path / "in", versions=europe)
+    result = _import(zynk, tmp_path / "run")
+    rates, numbers = _rates(company), {r["CODE"]: r["NUMBER"] for r in sage_rows(company, "SELECT * FROM CURRENCY")}
+    known = {r["STOCK_CODE"] for r in sage_rows(company, "SELECT STOCK_CODE FROM STOCK")}
+    expected = [o for o in orders if o["fulfillment"]["fulfillmentStatus"] in IMPORTED
+                and all(i["product"]["sellerSku"] in known for i in o["orderItems"])]
+    assert result.imported == len(expected) and {o["proceeds"]["grandTotal"]["currencyCode"] for o in expected} \
+        == set(ACCOUNTS)
+    headers = {h["CUST_ORDER_NUMBER"]: h for h in sage_rows(company, "SELECT * FROM SALES_ORDER")}
+    for order in expected:
+        header = headers[order["orderId"]]
+        code = order["proceeds"]["grandTotal"]["currencyCode"]
+        rate = rates[code]
+        assert header["ACCOUNT_REF"] == ACCOUNTS[code] and header["CURRENCY"] == numbers[code]
+        assert Decimal(str(header["FOREIGN_RATE"])) == rate
+        assert money(header["FOREIGN_INVOICE_GROSS"]) == Decimal(order["proceeds"]["grandTotal"]["amount"])
+        tax_code, vat = VAT[order["salesChannel"]["marketplaceId"]]
+        items = sage_rows(company, "SELECT * FROM SOP_ITEM WHERE ORDER_NUMBER = ? ORDER BY ITEM_NUMBER",
+                          header["ORDER_NUMBER"])
+        for item, amazon in zip(items, order["orderItems"], strict=True):
+            assert (item["TAX_CODE"], Decimal(str(item["TAX_RATE"]))) == (tax_code, vat)
+            foreign_net, foreign_tax = money(item["FOREIGN_NET_AMOUNT"]), money(item["FOREIGN_TAX_AMOUNT"])
+            breakdowns = amazon["proceeds"]["breakdowns"]
+            paid = sum((Decimal(b["subtotal"]["amount"]) for b in breakdowns if b["type"] == "ITEM"), Decimal(0))
+            paid += sum((Decimal(d["value"]["amount"]) for b in breakdowns if b["type"] == "DISCOUNT"
+                         for d in b["detailedBreakdowns"] if d["subtype"] == "ITEM"), Decimal(0))
+            assert foreign_net + foreign_tax == money(item["FOREIGN_GROSS_AMOUNT"]) == paid
+            assert foreign_net == _pennies(paid * 100 / (100 + vat))  # VAT split at the marketplace's rate
+            assert money(item["NET_AMOUNT"]) == _pennies(foreign_net / rate)
+            assert money(item["TAX_AMOUNT"]) == _pennies(foreign_tax / rate)
+            assert money(item["NET_AMOUNT"]) + money(item["TAX_AMOUNT"]) == money(item["GROSS_AMOUNT"])
+        base = sum(money(i["NET_AMOUNT"]) + money(i["TAX_AMOUNT"]) for i in items)
+        base += money(header["CARR_NET"]) + money(header["CARR_TAX"])
+        assert money(header["INVOICE_GROSS"]) == base
+        assert money(header["INVOICE_NET"]) + money(header["INVOICE_TAX"]) == base
+        foreign = sum(money(i["FOREIGN_GROSS_AMOUNT"]) for i in items) + money(header["FOREIGN_CARR_GROSS"])
+        assert foreign == money(header["FOREIGN_INVOICE_GROSS"])
+        if code == "GBP":
+            assert header["INVOICE_GROSS"] == header["FOREIGN_INVOICE_GROSS"] and rate == 1
+
+
+def test_a_currency_the_company_lacks_fails_naming_it(tmp_path, company, europe) -> None:
+    with sqlite3.connect(company) as db:
+        db.execute("DELETE FROM CURRENCY WHERE CODE = 'SEK'")
+    zynk, orders = mapped_orders(tmp_path / "in", versions=europe)
+    result = _import(zynk, tmp_path / "run")
+    swedish = {o["orderId"] for o in orders if o["salesChannel"]["marketplaceId"] == "A2NODRKZP88ZB9"
+               and o["fulfillment"]["fulfillmentStatus"] in IMPORTED}
+    failed = dict(result.failures)
+    assert swedish and swedish <= set(failed)
+    assert all("the order is in SEK, which is not in Sage's currency table" in failed[i] for i in swedish)
+    in_sage = {r["CUST_ORDER_NUMBER"] for r in sage_rows(company, "SELECT CUST_ORDER_NUMBER FROM SALES_ORDER")}
+    assert not swedish & in_sage and in_sage  # the others went in
+
+
+def test_an_order_for_an_account_in_another_currency_fails(tmp_path, company, europe, monkeypatch) -> None:
+    monkeypatch.delenv("AMAZON_SAGE_MARKETPLACE_ACCOUNTS")  # every order to AMAZON, a GBP account
+    zynk, _ = mapped_orders(tmp_path / "in", versions=europe)
+    result = _import(zynk, tmp_path / "run")
+    reasons = etree.parse(str(result.fail_file)).getroot().xpath("//Error/Description/text()")
+    assert any("account 'AMAZON' is in GBP but the order is in EUR" in r and "MARKETPLACE_ACCOUNTS" in r
+               for r in reasons)
+    currencies = {r["CURRENCY"] for r in sage_rows(company, "SELECT CURRENCY FROM SALES_ORDER")}
+    assert currencies == {1}
+
+
+def test_one_search_covers_every_marketplace_of_the_connection(monkeypatch, product_env) -> None:
+    from sandbox.airflow_env import sp_api_connection
+
+    orders = generate_orders(30, ORDERS_START, marketplaces=MARKETS)
+    with SandboxServer(Sandbox(orders)) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT",
+                           sp_api_connection(server.url, "Atzr|europe", marketplace="UK,DE,FR"))
+        hook = SellingPartnerHook()
+        pages = list(hook.search_orders(last_updated_after="2026-11-01T00:00:00Z",
+                                        last_updated_before="2026-11-30T00:00:00Z",
+                                        fulfillment_statuses=["SHIPPED", "UNSHIPPED", "PARTIALLY_SHIPPED"]))
+        calls = server.sandbox.state.calls["searchOrders"]
+    found = {o["salesChannel"]["marketplaceName"] for page in pages for o in page["orders"]}
+    assert found == {"Amazon.co.uk", "Amazon.de", "Amazon.fr"} and calls == len(pages)
+
+
+def test_marketplace_settings_are_checked_with_a_clear_error(monkeypatch) -> None:
+    assert account_table("de=amazonde, EUR=AmazonEU") == {"A1PA6795UKMFR9": "AMAZONDE", "EUR": "AMAZONEU"}
+    assert tax_table("DE=T20:19,IE=22:23.0") == {"A1PA6795UKMFR9": (20, "19"), "A28R8C7NBKEWEA": (22, "23")}
+    with pytest.raises(MarketplaceError, match="'T20' for DE is not TAX_CODE:RATE"):
+        tax_table("DE=T20")
+    with pytest.raises(MarketplaceError, match="longer than Sage's 8 characters"):
+        account_table("DE=AMAZONGERMANY")
+    with pytest.raises(MarketplaceError, match="unknown marketplace 'XY'"):
+        parse_marketplaces("UK,XY")
+    monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_TAX", "DE=T200:19")
+    with pytest.raises(ValueError, match=r"AMAZON_SAGE_MARKETPLACE_TAX: .*T0-T99"):
+        settings.orders_mapping_parameters()
