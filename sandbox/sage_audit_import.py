@@ -19,7 +19,7 @@ import csv
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
 import pyodbc
@@ -54,7 +54,7 @@ class _Line:
     net: Decimal
     tax_code: str
     tax: Decimal
-    rate: Decimal
+    rate: Decimal | None  # None: blank, the account's currency rate
     extra_ref: str
     user_name: str
 
@@ -119,11 +119,15 @@ def _check(row: list[str], known: dict[str, set[str]]) -> tuple[_Line | None, li
     tax_code = values["T/C"].strip().upper() or "T0"
     if tax_code not in known["tax_codes"]:
         errors.append(f"T/C {tax_code!r} is not a tax code between T0 and T99 that exists")
-    rate = _decimal(values["Exchange Rate"], "Exchange Rate", errors, required=False) or Decimal(1)
+    rate = _decimal(values["Exchange Rate"], "Exchange Rate", errors, required=False) or None
     if errors:
         return None, errors
     return _Line(kind, account, nominal, department, when, values["Reference"], values["Details"], net, tax_code,
                  tax, rate, values["Ex.Ref"], values["User Name"]), []
+
+
+def _base(amount: Decimal, rate: Decimal) -> Decimal:
+    return (amount / rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def read_file(path: Path, known: dict[str, set[str]]) -> list[_Line]:
@@ -168,24 +172,35 @@ def import_audit_trail(company: Path, path: Path) -> tuple[int, int]:
                 groups[-1].append(line)
             else:
                 groups.append([line])
+        currencies = {number: (Decimal(str(rate)), bool(base)) for number, rate, base in
+                      cursor.execute("SELECT NUMBER, RATE, BASE_CURRENCY FROM CURRENCY")}
+        account_currency = {ref.upper(): number for ref, number in
+                            cursor.execute("SELECT ACCOUNT_REF, CURRENCY FROM SALES_LEDGER")}
         for group in groups:
             header += 1
             first = group[0]
             sign = -1 if first.type in NEGATIVE else 1
-            net = sign * sum((line.net for line in group), Decimal(0))
-            tax = sign * sum((line.tax for line in group), Decimal(0))
+            # The file's amounts are in the account's currency; Sage keeps them as FOREIGN_* and converts each
+            # split to the base currency at the line's exchange rate (units per base unit), to the penny.
+            currency = account_currency.get(first.account) or 1
+            own_rate, base = currencies[currency]
+            rate = first.rate or (Decimal(1) if base else own_rate)
+            splits = [(line, sign * line.net, sign * line.tax, _base(sign * line.net, rate),
+                       _base(sign * line.tax, rate)) for line in group]
+            net, tax = sum(s[1] for s in splits), sum(s[2] for s in splits)
+            base_net, base_tax = sum(s[3] for s in splits), sum(s[4] for s in splits)
             cursor.execute(
                 "INSERT INTO AUDIT_HEADER (HEADER_NUMBER, TRAN_NUMBER, ITEM_COUNT, TYPE, DATE, ACCOUNT_REF, "
                 "SALES_PURCHASE_REF, INV_REF, USER_NAME, DETAILS, DUE_DATE, PAID_FLAG, DELETED_FLAG, NET_AMOUNT, "
                 "TAX_AMOUNT, GROSS_AMOUNT, OUTSTANDING, FOREIGN_NET_AMOUNT, FOREIGN_TAX_AMOUNT, FOREIGN_GROSS_AMOUNT, "
                 "FOREIGN_OUTSTANDING, CURRENCY, FOREIGN_RATE, DATE_ENTERED, RECORD_CREATE_DATE, RECORD_MODIFY_DATE, "
-                "RECORD_DELETED) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'N', 0, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, "
+                "RECORD_DELETED) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'N', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
                 "?, 0)",
                 (header, tran + 1, len(group), first.type, first.date, first.account, first.account, first.reference,
-                 first.user_name, first.details, first.date, float(net), float(tax), float(net + tax),
-                 float(net + tax), float(net * first.rate), float(tax * first.rate), float((net + tax) * first.rate),
-                 float((net + tax) * first.rate), float(first.rate), stamp.date(), stamp, stamp))
-            for split, line in enumerate(group, 1):
+                 first.user_name, first.details, first.date, float(base_net), float(base_tax),
+                 float(base_net + base_tax), float(base_net + base_tax), float(net), float(tax), float(net + tax),
+                 float(net + tax), currency, float(rate), stamp.date(), stamp, stamp))
+            for split, (line, f_net, f_tax, b_net, b_tax) in enumerate(splits, 1):
                 tran += 1
                 cursor.execute(
                     "INSERT INTO AUDIT_SPLIT (TRAN_NUMBER, TYPE, DATE, ACCOUNT_REF, NOMINAL_CODE, INV_REF, USER_NAME, "
@@ -195,10 +210,9 @@ def import_audit_trail(company: Path, path: Path) -> tuple[int, int]:
                     "RECORD_DELETED) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'N', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
                     "?, 0)",
                     (tran, line.type, line.date, line.account, line.nominal, line.reference, line.user_name,
-                     line.details, line.extra_ref, line.department, line.tax_code, float(sign * line.net),
-                     float(sign * line.tax), float(sign * (line.net + line.tax)), float(sign * (line.net + line.tax)),
-                     float(sign * line.net * line.rate), float(sign * line.tax * line.rate),
-                     float(sign * (line.net + line.tax) * line.rate), split, header, stamp.date(), stamp, stamp))
+                     line.details, line.extra_ref, line.department, line.tax_code, float(b_net), float(b_tax),
+                     float(b_net + b_tax), float(b_net + b_tax), float(f_net), float(f_tax), float(f_net + f_tax),
+                     split, header, stamp.date(), stamp, stamp))
         connection.commit()
         return len(groups), len(lines)
     finally:

@@ -145,3 +145,31 @@ def test_marketplace_settings_are_checked_with_a_clear_error(monkeypatch) -> Non
     monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_TAX", "DE=T200:19")
     with pytest.raises(ValueError, match=r"AMAZON_SAGE_MARKETPLACE_TAX: .*T0-T99"):
         settings.orders_mapping_parameters()
+
+
+def test_the_audit_trail_route_posts_each_currency_to_its_account(tmp_path, company, europe) -> None:
+    from datetime import timedelta
+
+    from amazon_sage.core.sage.audit_trail.export import ExportSettings, export_audit_trail
+    from sandbox.sage_audit_import import import_audit_trail
+
+    zynk, orders = mapped_orders(tmp_path / "in", versions=europe)
+    (tmp_path / "run").mkdir()
+    result = export_audit_trail(zynk, tmp_path / "run", Sage50Hook().connect, ExportSettings(
+        drop_folder=tmp_path / "drop", ledger_path=tmp_path / "ledger.sqlite", import_statuses=IMPORTED,
+        department=0, user_name="Amazon", header_row=True, overdue_after=timedelta(hours=48)), run_id="eu")
+    assert result.failed == 0
+    import_audit_trail(company, result.import_file)
+    rates = _rates(company)
+    headers = {h["INV_REF"]: h for h in sage_rows(company, "SELECT * FROM AUDIT_HEADER")}
+    expected = [o for o in orders if o["fulfillment"]["fulfillmentStatus"] in IMPORTED]
+    assert set(headers) == {o["orderId"] for o in expected}
+    for order in expected:
+        header, code = headers[order["orderId"]], order["proceeds"]["grandTotal"]["currencyCode"]
+        assert header["ACCOUNT_REF"] == ACCOUNTS[code] and Decimal(str(header["FOREIGN_RATE"])) == rates[code]
+        paid = Decimal(order["proceeds"]["grandTotal"]["amount"])
+        assert money(header["FOREIGN_NET_AMOUNT"]) + money(header["FOREIGN_TAX_AMOUNT"]) == paid
+        splits = sage_rows(company, "SELECT * FROM AUDIT_SPLIT WHERE HEADER_NUMBER = ?", header["HEADER_NUMBER"])
+        assert {s["TAX_CODE"] for s in splits} <= {VAT[order["salesChannel"]["marketplaceId"]][0]}
+        assert money(header["NET_AMOUNT"]) == sum(_pennies(money(s["FOREIGN_NET_AMOUNT"]) / rates[code])
+                                                  for s in splits)

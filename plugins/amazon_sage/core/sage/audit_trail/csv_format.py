@@ -16,7 +16,7 @@ Details             up to 60 characters
 Net Amount          up to 8 digits and 2 decimal places
 Tax Code            T0 to T99
 Tax Amount          up to 8 digits and 2 decimal places
-Exchange Rate       1 for base-currency transactions
+Exchange Rate       1 for base-currency transactions; blank takes the account's currency rate
 Extra Ref           up to 30 characters
 User Name           up to 32 characters
 ==================  ==========================================================================
@@ -63,7 +63,7 @@ class AuditTrailLine:
     net: Decimal
     tax_code: str
     tax: Decimal
-    exchange_rate: Decimal = Decimal(1)
+    exchange_rate: Decimal | None = Decimal(1)  # None: blank, Sage takes its rate for the account's currency
     extra_ref: str = ""
     user_name: str = ""
 
@@ -71,7 +71,8 @@ class AuditTrailLine:
         """The line's values as the file holds them, in :data:`COLUMNS` order."""
         return [self.type, self.account_ref, self.nominal_code, str(self.department),
                 self.date.strftime("%d/%m/%Y"), self.reference, self.details, f"{self.net:.2f}", self.tax_code,
-                f"{self.tax:.2f}", f"{self.exchange_rate.normalize():f}", self.extra_ref, self.user_name]
+                f"{self.tax:.2f}", "" if self.exchange_rate is None else f"{self.exchange_rate.normalize():f}",
+                self.extra_ref, self.user_name]
 
 
 def _tax_code_ok(code: str) -> bool:
@@ -109,7 +110,7 @@ def line_errors(line: AuditTrailLine, *, accounts: set[str], nominal_codes: set[
             errors.append(f"{label} {amount} has more than 2 decimal places")
         if abs(amount) > MAX_AMOUNT:
             errors.append(f"{label} {amount} is larger than Sage's 8 digits and 2 decimal places")
-    if line.exchange_rate <= 0:
+    if line.exchange_rate is not None and line.exchange_rate <= 0:
         errors.append(f"exchange rate {line.exchange_rate} is not positive")
     for column, value in values.items():
         try:

@@ -73,23 +73,26 @@ def invoice_for(order: SalesOrder, rows: SageOrderRows, settings: InvoiceSetting
         else:
             group["skus"].append((sku, quantity))
 
+    # In the order's currency: a foreign-currency account's transactions are imported in its currency. Their
+    # exchange rate is left blank, so Sage converts at its own rate for the currency (the rate the sales-order
+    # route converts at), and no rate needs to fit the import's 2 decimal places.
     for line, item in zip(order.lines, rows.items, strict=True):
-        add(item["NOMINAL_CODE"], item["TAX_CODE"], item["NET_AMOUNT"], item["TAX_AMOUNT"], line.sku,
+        add(item["NOMINAL_CODE"], item["TAX_CODE"], item["FOREIGN_NET_AMOUNT"], item["FOREIGN_TAX_AMOUNT"], line.sku,
             line.quantity)
     header = rows.header
-    if header["CARR_NET"] or header["CARR_TAX"]:
-        add(header["CARR_NOM_CODE"], header["CARR_TAX_CODE"], header["CARR_NET"], header["CARR_TAX"], None, ZERO)
+    if header["FOREIGN_CARR_NET"] or header["FOREIGN_CARR_TAX"]:
+        add(header["CARR_NOM_CODE"], header["CARR_TAX_CODE"], header["FOREIGN_CARR_NET"], header["FOREIGN_CARR_TAX"],
+            None, ZERO)
 
     reference = order.customer_order_number
     lines = [AuditTrailLine(type=SALES_INVOICE, account_ref=header["ACCOUNT_REF"], nominal_code=nominal,
                             department=settings.department, date=header["ORDER_DATE"], reference=reference,
                             details=_details(group["skus"], carriage=group["carriage"]), net=group["net"],
-                            tax_code=tax_code, tax=group["tax"], user_name=settings.user_name)
+                            tax_code=tax_code, tax=group["tax"],
+                            exchange_rate=Decimal(1) if header["FOREIGN_RATE"] == 1 else None,
+                            user_name=settings.user_name)
              for (nominal, tax_code), group in groups.items() if group["net"] or group["tax"]]
     errors: list[str] = []
-    if order.currency and order.currency.upper() != "GBP":
-        errors.append(f"the order is in {order.currency}; the audit-trail route posts base-currency (GBP) "
-                      "invoices only, so post it by hand or use the sales-order route")
     for line in lines:
         if line.net < 0 or line.tax < 0:
             errors.append(f"nominal {line.nominal_code} / {line.tax_code} would be negative ({line.net} net, "
