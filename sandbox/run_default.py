@@ -32,13 +32,17 @@ sys.path.insert(0, str(PROJECT / "plugins"))  # the product's helpers, as Airflo
 
 from amazon_sage import settings
 from amazon_sage.core.files import atomic_output
-from sandbox.airflow_env import airflow_environment
+from sandbox.airflow_env import airflow_environment, sp_api_connection
 from sandbox.order_generator import generate_orders
 from sandbox.sage_audit_import import ImportRefused, import_audit_trail
 from sandbox.sample_company import create_company, odbc_connection_string
 from sandbox.sp_api_server import Sandbox, SandboxServer
 
 VAR = Path(os.environ.get("AMAZON_SAGE_VAR", PROJECT / "var"))
+MARKETPLACES = ("UK", "DE", "FR")
+# The sample company's accounts and OSS tax codes for the EU marketplaces (see sandbox.sample_company).
+EUROPE_SETTINGS = {"AMAZON_SAGE_MARKETPLACE_ACCOUNTS": "EUR=AMAZONEU",
+                   "AMAZON_SAGE_MARKETPLACE_TAX": "DE=T20:19,FR=T21:20"}
 DAGS = {"amazon_orders_to_sage": ("zynk_orders_success.xml", "zynk_orders_fail.xml"),
         "sage_stock_to_amazon_inventory": ("amazon_inventory_success.xml", "amazon_inventory_fail.xml"),
         "sage_stock_to_amazon_prices": ("amazon_prices_success.xml", "amazon_prices_fail.xml")}
@@ -68,8 +72,16 @@ def sage_summary(company: Path) -> str:
     [(orders, gross)] = _sage(company, "SELECT COUNT(*), SUM(INVOICE_GROSS) FROM SALES_ORDER")
     [(lines,)] = _sage(company, "SELECT COUNT(*) FROM SOP_ITEM")
     [(invoices, invoiced)] = _sage(company, "SELECT COUNT(*), SUM(GROSS_AMOUNT) FROM AUDIT_HEADER WHERE TYPE = 'SI'")
-    return (f"{orders} sales orders, {lines} lines, gross £{float(gross or 0):.2f}; "
+    text = (f"{orders} sales orders, {lines} lines, gross £{float(gross or 0):.2f}; "
             f"{invoices} audit-trail sales invoices, gross £{float(invoiced or 0):.2f}")
+    for table, gross_column in (("SALES_ORDER", "INVOICE_GROSS"), ("AUDIT_HEADER", "GROSS_AMOUNT")):
+        for account, code, count, foreign, base in _sage(
+                company, f"SELECT d.ACCOUNT_REF, c.CODE, COUNT(*), SUM(d.FOREIGN_{gross_column}), "
+                         f"SUM(d.{gross_column}) FROM {table} d JOIN CURRENCY c ON c.NUMBER = d.CURRENCY "
+                         "GROUP BY d.ACCOUNT_REF, c.CODE ORDER BY d.ACCOUNT_REF"):
+            text += f"\n  {account:<9} {code}: {count:>3} {table.lower()} rows, {code} {float(foreign or 0):.2f}" + (
+                f" (£{float(base or 0):.2f} at Sage's rate)" if code != "GBP" else "")
+    return text
 
 
 def import_audit_trail_files(company: Path, folder: Path, drop_folder: Path) -> None:
@@ -130,10 +142,13 @@ def main() -> None:
         create_company(company)
     log = VAR / "run-embedded-default.log"
     start = (datetime.now(UTC) - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
-    sandbox = Sandbox(generate_orders(args.orders, start, days=2.5))
+    sandbox = Sandbox(generate_orders(args.orders, start, days=2.5, marketplaces=MARKETPLACES))
 
     with SandboxServer(sandbox, args.port) as server:
         env = airflow_environment(home, sandbox_url=server.url, company=company)
+        env["AIRFLOW_CONN_AMAZON_SP_API_DEFAULT"] = sp_api_connection(server.url, marketplace=",".join(MARKETPLACES))
+        for name, value in EUROPE_SETTINGS.items():  # the seller's own values win
+            env[name] = os.environ.get(name, value)
         write_shell_env(VAR / "embedded.env", env)
         print(f"SP-API sandbox: {server.url} ({args.orders} orders since {start:%Y-%m-%d %H:%M} UTC)")
         print(f"Airflow home:   {home} (log: {log})")
