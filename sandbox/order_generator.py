@@ -133,7 +133,8 @@ def _order_proceeds(items: list[dict[str, Any]]) -> dict[str, Any]:
             "breakdowns": [{"type": kind, "subtotal": _money(amount, currency)} for kind, amount in totals.items()]}
 
 
-def _build(rng: random.Random, index: int, created: datetime, market: str = "UK") -> list[dict[str, Any]]:
+def _build(rng: random.Random, index: int, created: datetime, market: str = "UK",
+           fulfilled_by: str = "MERCHANT") -> list[dict[str, Any]]:
     marketplace_id, marketplace_name, currency, factor, place, email_domain = MARKETPLACES[market]
     order_id = _order_id(rng)
     name = f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}"
@@ -173,7 +174,7 @@ def _build(rng: random.Random, index: int, created: datetime, market: str = "UK"
         "lastUpdatedTime": _iso(updated),
         "salesChannel": {"channelName": "AMAZON", "marketplaceId": marketplace_id,
                          "marketplaceName": marketplace_name},
-        "fulfillment": {"fulfillmentStatus": status, "fulfilledBy": "MERCHANT",
+        "fulfillment": {"fulfillmentStatus": status, "fulfilledBy": fulfilled_by,
                         "fulfillmentServiceLevel": rng.choice(LEVELS)},
         "orderItems": items,
     }
@@ -212,12 +213,13 @@ def _clone(value: Any) -> Any:
 
 
 def generate_orders(count: int, start: datetime, days: float = 3.0, seed: int = 20261126,
-                    marketplaces: Sequence[str] = ("UK",)) -> list[dict[str, Any]]:
+                    marketplaces: Sequence[str] = ("UK",), fba_every: int = 0) -> list[dict[str, Any]]:
     """``count`` orders created evenly over ``days`` from ``start`` (UTC), as versions.
 
     With several ``marketplaces`` (codes of :data:`MARKETPLACES`), the orders after the first eight
     (the awkward cases, all UK) are spread over them in turn, priced in each one's currency; the
-    orders' other draws are the same, so a UK order is the same order whatever the list.
+    orders' other draws are the same, so a UK order is the same order whatever the list. With
+    ``fba_every`` N, every Nth of those orders is fulfilled by Amazon (FBA).
     """
     rng = random.Random(seed)
     step = timedelta(days=days) / max(count, 1)
@@ -225,5 +227,6 @@ def generate_orders(count: int, start: datetime, days: float = 3.0, seed: int = 
     for index in range(count):
         created = start + step * index + timedelta(seconds=rng.randint(0, 59))
         market = "UK" if index < 8 else marketplaces[index % len(marketplaces)]
-        versions.extend(_build(rng, index, created, market))
+        fba = index >= 8 and fba_every > 0 and index % fba_every == 0
+        versions.extend(_build(rng, index, created, market, "AMAZON" if fba else "MERCHANT"))
     return versions

@@ -173,3 +173,43 @@ def test_the_audit_trail_route_posts_each_currency_to_its_account(tmp_path, comp
         assert {s["TAX_CODE"] for s in splits} <= {VAT[order["salesChannel"]["marketplaceId"]][0]}
         assert money(header["NET_AMOUNT"]) == sum(_pennies(money(s["FOREIGN_NET_AMOUNT"]) / rates[code])
                                                   for s in splits)
+
+
+def test_fba_orders_come_once_shipped_and_the_channel_filter_is_amazons(tmp_path, monkeypatch, product_env) -> None:
+    from amazon_sage.core.orders.amazon_orders_xml import write_orders_xml
+    from sandbox.airflow_env import sp_api_connection
+
+    orders = generate_orders(60, ORDERS_START, fba_every=3)
+    fba = [o for o in latest_versions(orders) if o["fulfillment"]["fulfilledBy"] == "AMAZON"]
+    assert {o["fulfillment"]["fulfillmentStatus"] for o in fba} >= {"SHIPPED", "UNSHIPPED"}
+    window = {"last_updated_after": "2026-11-01T00:00:00Z", "last_updated_before": "2026-11-30T00:00:00Z",
+              "fulfillment_statuses": ["SHIPPED", "UNSHIPPED", "PARTIALLY_SHIPPED", "CANCELLED"]}
+    with SandboxServer(Sandbox(orders)) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT", sp_api_connection(server.url, "Atzr|fba"))
+        hook = SellingPartnerHook()
+        monkeypatch.setenv("AMAZON_SAGE_ORDERS_FULFILLED_BY", "AFN")
+        only_fba = [o for p in hook.search_orders(**window, fulfilled_by=settings.orders_fulfilled_by())
+                    for o in p["orders"]]
+        everything = list(hook.search_orders(**window))
+    assert {o["orderId"] for o in only_fba} == {o["orderId"] for o in fba}
+    counts = write_orders_xml(everything, tmp_path / "amazon_orders.xml", window={}, fba_only_when_shipped=True)
+    waiting = [o for o in fba if o["fulfillment"]["fulfillmentStatus"] not in {"SHIPPED", "CANCELLED"}]
+    assert counts.fba_not_shipped == len(waiting) > 0
+    written = etree.parse(str(tmp_path / "amazon_orders.xml")).getroot().xpath("//Order/orderId/text()")
+    assert not {o["orderId"] for o in waiting} & set(written)
+    assert {o["orderId"] for o in fba if o not in waiting} <= set(written)
+    monkeypatch.setenv("AMAZON_SAGE_ORDERS_FULFILLED_BY", "some")
+    with pytest.raises(ValueError, match="use All, AFN"):
+        settings.orders_fulfilled_by()
+
+
+def test_fba_sales_can_go_to_their_own_nominal_code(tmp_path, monkeypatch, product_env) -> None:
+    monkeypatch.setenv("AMAZON_SAGE_FBA_NOMINAL_CODE", "4010")
+    zynk, orders = mapped_orders(tmp_path / "in", versions=latest_versions(generate_orders(40, ORDERS_START,
+                                                                                           fba_every=4)))
+    by_id = {o["orderId"]: o["fulfillment"]["fulfilledBy"] for o in orders}
+    records = etree.parse(str(zynk)).getroot().xpath("//SalesOrder")
+    for record in records:
+        nominals = set(record.xpath("SalesOrderItems/Item/NominalCode/text()"))
+        assert nominals == ({"4010"} if by_id[record.findtext("Id")] == "AMAZON" else {"4000"})
+    assert "AMAZON" in by_id.values()

@@ -18,7 +18,8 @@
   ";key=value;key=value;" (the product builds them from its settings). An order takes its account
   by its marketplace id, else by its currency, else AccountReference; its tax code and VAT rate by
   its marketplace id, else TaxCode and TaxRate. Amounts stay in the order's currency: the import
-  converts them to the company's base currency at Sage's own rate.
+  converts them to the company's base currency at Sage's own rate. FBANominalCode, when set, is the
+  nominal code of the item lines of orders Amazon fulfils.
 -->
 <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
                 xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
@@ -38,6 +39,7 @@
   <xsl:param name="MarketplaceAccounts" select="''"/>
   <xsl:param name="MarketplaceTaxCodes" select="''"/>
   <xsl:param name="MarketplaceTaxRates" select="''"/>
+  <xsl:param name="FBANominalCode" select="''"/>
   <!-- 1 when prices include VAT, else 0: one arithmetic expression nets either way, no template calls. -->
   <xsl:variable name="item-inc" select="number($VATInclusiveItem = 'true')"/>
   <xsl:variable name="carriage-inc" select="number($VATInclusiveCarriage = 'true')"/>
@@ -136,6 +138,10 @@
           <xsl:with-param name="rate" select="$rate"/>
           <xsl:with-param name="tax-rate" select="$tax-rate"/>
           <xsl:with-param name="tax-code" select="$tax-code"/>
+          <xsl:with-param name="nominal-code"
+                          select="concat(substring($FBANominalCode, 1 div (fulfillment/fulfilledBy = 'AMAZON')),
+                                  substring($NominalCode, 1 div not(fulfillment/fulfilledBy = 'AMAZON'
+                                                                    and $FBANominalCode != '')))"/>
         </xsl:apply-templates>
       </SalesOrderItems>
       <xsl:variable name="shipping"
@@ -173,6 +179,7 @@
     <xsl:param name="rate"/>
     <xsl:param name="tax-rate"/>
     <xsl:param name="tax-code"/>
+    <xsl:param name="nominal-code"/>
     <xsl:variable name="qty" select="number(quantityOrdered)"/>
     <Item>
       <Id><xsl:value-of select="orderItemId"/></Id>
@@ -206,7 +213,7 @@
         <TotalTax><xsl:value-of select="format-number($tax div 100, '0.00')"/></TotalTax>
       </xsl:if>
       <TaxCode><xsl:value-of select="$tax-code"/></TaxCode>
-      <NominalCode><xsl:value-of select="$NominalCode"/></NominalCode>
+      <NominalCode><xsl:value-of select="$nominal-code"/></NominalCode>
     </Item>
   </xsl:template>
 </xsl:stylesheet>

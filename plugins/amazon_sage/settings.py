@@ -74,6 +74,13 @@ SETTINGS: dict[str, Setting] = {
                 "Optional floor on the purchase date: orders placed before it are never imported."),
         Setting("ORDER_STATUSES", "UNSHIPPED,PARTIALLY_SHIPPED,SHIPPED", "Download Orders: Order Status",
                 "Fulfilment statuses that are imported into Sage (comma-separated)."),
+        Setting("ORDERS_FULFILLED_BY", "All", "Download Orders: Fulfilment Channel (All, AFN, MFN)",
+                "Which orders to download: All, AFN (fulfilled by Amazon, FBA) or MFN (seller-fulfilled)."),
+        Setting("FBA_ONLY_WHEN_SHIPPED", "true", "(none)",
+                "Take FBA orders only once Amazon has shipped them (they need nothing from the seller; a later "
+                "window takes them when they ship). Cancellations are still downloaded."),
+        Setting("FBA_NOMINAL_CODE", "", "(none)",
+                "Sales nominal code of FBA item lines, to report FBA sales apart. Empty means NOMINAL_CODE."),
         Setting("WATCH_CANCELLATIONS", "true", "(none)",
                 "Also download CANCELLED orders so that an imported order cancelled later is reported."),
         Setting("WINDOW_OVERLAP_MINUTES", "5", "(none)",
@@ -222,6 +229,18 @@ def archive_destination() -> str:
     return get("ARCHIVE_DESTINATION") or str(_airflow_home() / "amazon_sage" / "archive")
 
 
+FULFILLED_BY = {"ALL": [], "AFN": ["AMAZON"], "MFN": ["MERCHANT"]}
+
+
+def orders_fulfilled_by() -> list[str]:
+    """searchOrders' ``fulfilledBy`` filter for ORDERS_FULFILLED_BY (empty: every order)."""
+    value = get("ORDERS_FULFILLED_BY").strip().upper()
+    if value not in FULFILLED_BY:
+        raise ValueError(f"{SETTINGS['ORDERS_FULFILLED_BY'].env_var}={value!r}: use All, AFN (FBA) or MFN "
+                         "(seller-fulfilled)")
+    return FULFILLED_BY[value]
+
+
 def audit_trail_drop_folder() -> Path:
     return Path(get("AUDIT_TRAIL_DROP_FOLDER") or _airflow_home() / "amazon_sage" / "sage_import")
 
@@ -261,6 +280,7 @@ def orders_mapping_parameters() -> dict[str, str]:
         "VATInclusiveCarriage": str(get_bool("VAT_INCLUSIVE_CARRIAGE")).lower(),
         "BankAccount": get("BANK_ACCOUNT"),
         "AddPaymentDetails": str(get_bool("ADD_PAYMENT_DETAILS")).lower(),
+        "FBANominalCode": get("FBA_NOMINAL_CODE"),
         **marketplace_mapping_parameters(),
     }
 

@@ -234,7 +234,7 @@ class SellingPartnerHook(BaseHook):
     # -- Orders API v2026-01-01 ---------------------------------------------------------------
 
     def search_orders(self, *, last_updated_after: str, last_updated_before: str,
-                      fulfillment_statuses: list[str],
+                      fulfillment_statuses: list[str], fulfilled_by: list[str] | None = None,
                       included_data: list[str] | None = None) -> Iterator[dict[str, Any]]:
         """Yield every page of ``searchOrders`` for the window, following ``nextToken``.
 
@@ -252,6 +252,8 @@ class SellingPartnerHook(BaseHook):
             "includedData": ",".join(included_data or ORDERS_INCLUDED_DATA),
             "maxResultsPerPage": 100,
         }
+        if fulfilled_by:  # AMAZON (FBA) and/or MERCHANT; none given: both
+            filters["fulfilledBy"] = ",".join(fulfilled_by)
         token: str | None = None
         try:
             while True:
