@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sandbox.catalogue import BY_SKU, CATALOGUE, UNKNOWN_TO_SAGE
@@ -82,8 +82,8 @@ def _address(rng: random.Random, name: str, *, long_lines: bool = False, company
 
 def _item(rng: random.Random, item_id: str, sku: str, quantity: int, shipping: Decimal,
           item_discount: Decimal = Decimal(0), shipping_discount: Decimal = Decimal(0),
-          promotion: str = "", priced: bool = True, currency: str = "GBP", factor: Decimal = Decimal(1)
-          ) -> dict[str, Any]:
+          promotion: str = "", priced: bool = True, currency: str = "GBP", factor: Decimal = Decimal(1),
+          facilitated: bool = False) -> dict[str, Any]:
     product = BY_SKU[sku]
     price = (product.price * factor).quantize(Decimal("0.01"))
     shipping, item_discount, shipping_discount = ((amount * factor).quantize(Decimal("0.01"))
@@ -99,6 +99,13 @@ def _item(rng: random.Random, item_id: str, sku: str, quantity: int, shipping: D
         return item
     item["product"]["price"] = {"unitPrice": _money(price)}
     line = price * quantity
+    if facilitated:
+        # Amazon collects the 20% VAT as marketplace facilitator: the buyer pays the price, the seller's proceeds
+        # are the price before Amazon's tax.
+        line, shipping = ((amount * 100 / 120).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+                          for amount in (line, shipping))
+        item["tax"] = {"taxCollections": [{"model": "MARKETPLACE_FACILITATOR",
+                                           "responsibleParty": "Amazon Services Europe S.a.r.L."}]}
     breakdowns: list[dict[str, Any]] = [{"type": "ITEM", "subtotal": _money(line)}]
     if shipping:
         breakdowns.append({"type": "SHIPPING", "subtotal": _money(shipping)})
@@ -134,7 +141,7 @@ def _order_proceeds(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _build(rng: random.Random, index: int, created: datetime, market: str = "UK",
-           fulfilled_by: str = "MERCHANT") -> list[dict[str, Any]]:
+           fulfilled_by: str = "MERCHANT", facilitated: bool = False) -> list[dict[str, Any]]:
     marketplace_id, marketplace_name, currency, factor, place, email_domain = MARKETPLACES[market]
     order_id = _order_id(rng)
     name = f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}"
@@ -166,7 +173,7 @@ def _build(rng: random.Random, index: int, created: datetime, market: str = "UK"
     for n, (sku, quantity) in enumerate(zip(skus, quantities, strict=True)):
         item_discount, shipping_discount, promotion = discounts.get(n, (Decimal(0), Decimal(0), ""))
         items.append(_item(rng, f"{order_id[4:11]}{n:07d}", sku, quantity, shipping if n == 0 else Decimal(0),
-                           item_discount, shipping_discount, promotion, priced, currency, factor))
+                           item_discount, shipping_discount, promotion, priced, currency, factor, facilitated))
     updated = created + timedelta(minutes=rng.randint(5, 240))
     order: dict[str, Any] = {
         "orderId": order_id,
@@ -213,13 +220,15 @@ def _clone(value: Any) -> Any:
 
 
 def generate_orders(count: int, start: datetime, days: float = 3.0, seed: int = 20261126,
-                    marketplaces: Sequence[str] = ("UK",), fba_every: int = 0) -> list[dict[str, Any]]:
+                    marketplaces: Sequence[str] = ("UK",), fba_every: int = 0,
+                    facilitator_every: int = 0) -> list[dict[str, Any]]:
     """``count`` orders created evenly over ``days`` from ``start`` (UTC), as versions.
 
     With several ``marketplaces`` (codes of :data:`MARKETPLACES`), the orders after the first eight
     (the awkward cases, all UK) are spread over them in turn, priced in each one's currency; the
     orders' other draws are the same, so a UK order is the same order whatever the list. With
-    ``fba_every`` N, every Nth of those orders is fulfilled by Amazon (FBA).
+    ``fba_every`` N, every Nth of those orders is fulfilled by Amazon (FBA); with ``facilitator_every``
+    N, Amazon collects the VAT of every Nth as marketplace facilitator (UK orders only).
     """
     rng = random.Random(seed)
     step = timedelta(days=days) / max(count, 1)
@@ -228,5 +237,6 @@ def generate_orders(count: int, start: datetime, days: float = 3.0, seed: int = 
         created = start + step * index + timedelta(seconds=rng.randint(0, 59))
         market = "UK" if index < 8 else marketplaces[index % len(marketplaces)]
         fba = index >= 8 and fba_every > 0 and index % fba_every == 0
-        versions.extend(_build(rng, index, created, market, "AMAZON" if fba else "MERCHANT"))
+        facilitated = market == "UK" and index >= 8 and facilitator_every > 0 and index % facilitator_every == 0
+        versions.extend(_build(rng, index, created, market, "AMAZON" if fba else "MERCHANT", facilitated))
     return versions

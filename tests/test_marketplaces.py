@@ -213,3 +213,28 @@ def test_fba_sales_can_go_to_their_own_nominal_code(tmp_path, monkeypatch, produ
         nominals = set(record.xpath("SalesOrderItems/Item/NominalCode/text()"))
         assert nominals == ({"4010"} if by_id[record.findtext("Id")] == "AMAZON" else {"4000"})
     assert "AMAZON" in by_id.values()
+
+
+def test_lines_whose_vat_amazon_collected_carry_no_output_vat(tmp_path, company, product_env) -> None:
+    orders = latest_versions(generate_orders(40, ORDERS_START, facilitator_every=3))
+    facilitated = {o["orderId"]: o for o in orders if any("tax" in i for i in o["orderItems"])
+                   and o["fulfillment"]["fulfillmentStatus"] in IMPORTED}
+    assert facilitated
+    zynk, _ = mapped_orders(tmp_path / "in", versions=orders)
+    result = _import(zynk, tmp_path / "run")
+    assert not set(dict(result.failures)) & set(facilitated)
+    headers = {h["CUST_ORDER_NUMBER"]: h for h in sage_rows(company, "SELECT * FROM SALES_ORDER")}
+    for order_id, order in facilitated.items():
+        header = headers[order_id]
+        items = sage_rows(company, "SELECT * FROM SOP_ITEM WHERE ORDER_NUMBER = ? ORDER BY ITEM_NUMBER",
+                          header["ORDER_NUMBER"])
+        for item, amazon in zip(items, order["orderItems"], strict=True):
+            seller_part = Decimal(amazon["proceeds"]["breakdowns"][0]["subtotal"]["amount"])  # ITEM, before tax
+            assert (item["TAX_CODE"], item["TAX_RATE"], money(item["TAX_AMOUNT"])) == ("T9", 0, 0)
+            assert money(item["NET_AMOUNT"]) == seller_part
+            assert seller_part < Decimal(amazon["product"]["price"]["unitPrice"]["amount"]) * amazon["quantityOrdered"]
+        assert money(header["INVOICE_TAX"]) == 0
+        assert header["CARR_TAX_CODE"] == "T9" or money(header["CARR_NET"]) == 0
+        assert money(header["INVOICE_GROSS"]) == Decimal(order["proceeds"]["grandTotal"]["amount"])
+    others = [h for i, h in headers.items() if i not in facilitated]
+    assert others and all(money(h["INVOICE_TAX"]) > 0 for h in others)

@@ -20,6 +20,12 @@
   its marketplace id, else TaxCode and TaxRate. Amounts stay in the order's currency: the import
   converts them to the company's base currency at Sage's own rate. FBANominalCode, when set, is the
   nominal code of the item lines of orders Amazon fulfils.
+
+  Lines whose VAT Amazon collected and remits itself (tax collection model MARKETPLACE_FACILITATOR)
+  carry no output VAT for the seller: they take FacilitatorTaxCode at 0%, and their amount is what
+  the seller's proceeds show for the item (its ITEM breakdown), the buyer's price before Amazon's tax.
+  Carriage is treated so when every item of the order is. Amazon's own tax breakdowns on such lines
+  are left out of PaymentAmount.
 -->
 <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
                 xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
@@ -40,6 +46,7 @@
   <xsl:param name="MarketplaceTaxCodes" select="''"/>
   <xsl:param name="MarketplaceTaxRates" select="''"/>
   <xsl:param name="FBANominalCode" select="''"/>
+  <xsl:param name="FacilitatorTaxCode" select="'9'"/>
   <!-- 1 when prices include VAT, else 0: one arithmetic expression nets either way, no template calls. -->
   <xsl:variable name="item-inc" select="number($VATInclusiveItem = 'true')"/>
   <xsl:variable name="carriage-inc" select="number($VATInclusiveCarriage = 'true')"/>
@@ -149,25 +156,35 @@
       <xsl:variable name="shipping-discount"
                     select="floor((round(-sum(orderItems/proceeds/breakdowns[type='DISCOUNT']/detailedBreakdowns[subtype='SHIPPING']/value/amount) * 1000000) + 5000) div 10000)"/>
       <xsl:variable name="carriage" select="$shipping - $shipping-discount"/>
+      <xsl:variable name="carriage-mf" select="number(not(orderItems[not(tax/taxCollections/model = 'MARKETPLACE_FACILITATOR')]))"/>
+      <xsl:variable name="carriage-rate" select="$rate * (1 - $carriage-mf)"/>
       <xsl:if test="$priced and $carriage != 0">
-        <xsl:variable name="net" select="round($carriage * 100 div (100 + $rate * $carriage-inc))"/>
-        <xsl:variable name="tax" select="($carriage - $net) * $carriage-inc + round($net * $rate div 100) * (1 - $carriage-inc)"/>
+        <xsl:variable name="net" select="round($carriage * 100 div (100 + $carriage-rate * $carriage-inc))"/>
+        <xsl:variable name="tax" select="($carriage - $net) * $carriage-inc + round($net * $carriage-rate div 100) * (1 - $carriage-inc)"/>
         <Carriage>
           <Sku><xsl:value-of select="$CarriageCode"/></Sku>
           <Name><xsl:value-of select="fulfillment/fulfillmentServiceLevel"/></Name>
           <QtyOrdered>1</QtyOrdered>
           <UnitPrice><xsl:value-of select="format-number($net div 100, '0.00')"/></UnitPrice>
-          <TaxRate><xsl:value-of select="$tax-rate"/></TaxRate>
+          <TaxRate><xsl:value-of select="concat(substring($tax-rate, 1 div ($carriage-mf = 0)), substring('0', 1 div $carriage-mf))"/></TaxRate>
           <TotalNet><xsl:value-of select="format-number($net div 100, '0.00')"/></TotalNet>
           <TotalTax><xsl:value-of select="format-number($tax div 100, '0.00')"/></TotalTax>
-          <TaxCode><xsl:value-of select="$tax-code"/></TaxCode>
+          <TaxCode><xsl:value-of select="concat(substring($tax-code, 1 div ($carriage-mf = 0)), substring($FacilitatorTaxCode, 1 div $carriage-mf))"/></TaxCode>
           <NominalCode><xsl:value-of select="$CarriageNominalCode"/></NominalCode>
         </Carriage>
       </xsl:if>
       <TakenBy><xsl:value-of select="$TakenBy"/></TakenBy>
       <xsl:if test="$AddPaymentDetails = 'true' and proceeds/grandTotal/amount">
         <PaymentRef>Amazon</PaymentRef>
-        <PaymentAmount><xsl:value-of select="proceeds/grandTotal/amount"/></PaymentAmount>
+        <xsl:variable name="amazons-tax" select="orderItems[tax/taxCollections/model = 'MARKETPLACE_FACILITATOR']/proceeds/breakdowns[type='TAX']/subtotal/amount"/>
+        <xsl:choose>
+          <xsl:when test="$amazons-tax">
+            <PaymentAmount><xsl:value-of select="format-number((floor((round(number(proceeds/grandTotal/amount) * 1000000) + 5000) div 10000) - floor((round(sum($amazons-tax) * 1000000) + 5000) div 10000)) div 100, '0.00')"/></PaymentAmount>
+          </xsl:when>
+          <xsl:otherwise>
+            <PaymentAmount><xsl:value-of select="proceeds/grandTotal/amount"/></PaymentAmount>
+          </xsl:otherwise>
+        </xsl:choose>
         <BankAccount><xsl:value-of select="$BankAccount"/></BankAccount>
         <PaymentType>SalesReceipt</PaymentType>
       </xsl:if>
@@ -181,6 +198,9 @@
     <xsl:param name="tax-code"/>
     <xsl:param name="nominal-code"/>
     <xsl:variable name="qty" select="number(quantityOrdered)"/>
+    <!-- 1 when Amazon collects this line's VAT as marketplace facilitator, else 0. -->
+    <xsl:variable name="mf" select="number(boolean(tax/taxCollections[model = 'MARKETPLACE_FACILITATOR']))"/>
+    <xsl:variable name="line-rate" select="$rate * (1 - $mf)"/>
     <Item>
       <Id><xsl:value-of select="orderItemId"/></Id>
       <Sku><xsl:value-of select="product/sellerSku"/></Sku>
@@ -198,21 +218,26 @@
                       select="floor((round(-sum($discount-breakdowns/detailedBreakdowns[subtype='ITEM']/value/amount
                                                 | $discount-breakdowns[not(detailedBreakdowns)]/subtotal/amount) * 1000000)
                                      + 5000) div 10000)"/>
-        <xsl:variable name="full-gross" select="$unit * $qty"/>
+        <!-- A facilitated line's amount is the seller's ITEM proceeds (the price before Amazon's tax), when given. -->
+        <xsl:variable name="item-proceeds" select="proceeds/breakdowns[type='ITEM']/subtotal/amount"/>
+        <xsl:variable name="from-proceeds" select="$mf * number(boolean($item-proceeds))"/>
+        <xsl:variable name="full-gross"
+                      select="$unit * $qty * (1 - $from-proceeds)
+                              + floor((round(sum($item-proceeds) * 1000000) + 5000) div 10000) * $from-proceeds"/>
         <xsl:variable name="gross" select="$full-gross - $discount"/>
-        <xsl:variable name="full-net" select="round($full-gross * 100 div (100 + $rate * $item-inc))"/>
-        <xsl:variable name="net" select="round($gross * 100 div (100 + $rate * $item-inc))"/>
-        <xsl:variable name="unit-net" select="round($unit * 100 div (100 + $rate * $item-inc))"/>
-        <xsl:variable name="tax" select="($gross - $net) * $item-inc + round($net * $rate div 100) * (1 - $item-inc)"/>
+        <xsl:variable name="full-net" select="round($full-gross * 100 div (100 + $line-rate * $item-inc))"/>
+        <xsl:variable name="net" select="round($gross * 100 div (100 + $line-rate * $item-inc))"/>
+        <xsl:variable name="unit-net" select="round(($unit * (1 - $from-proceeds) + $full-gross div $qty * $from-proceeds) * 100 div (100 + $line-rate * $item-inc))"/>
+        <xsl:variable name="tax" select="($gross - $net) * $item-inc + round($net * $line-rate div 100) * (1 - $item-inc)"/>
         <UnitPrice><xsl:value-of select="format-number($unit-net div 100, '0.00')"/></UnitPrice>
         <xsl:if test="$full-net - $net != 0">
           <UnitDiscountAmount><xsl:value-of select="format-number(($full-net - $net) div $qty div 100, '0.########')"/></UnitDiscountAmount>
         </xsl:if>
-        <TaxRate><xsl:value-of select="$tax-rate"/></TaxRate>
+        <TaxRate><xsl:value-of select="concat(substring($tax-rate, 1 div ($mf = 0)), substring('0', 1 div $mf))"/></TaxRate>
         <TotalNet><xsl:value-of select="format-number($net div 100, '0.00')"/></TotalNet>
         <TotalTax><xsl:value-of select="format-number($tax div 100, '0.00')"/></TotalTax>
       </xsl:if>
-      <TaxCode><xsl:value-of select="$tax-code"/></TaxCode>
+      <TaxCode><xsl:value-of select="concat(substring($tax-code, 1 div ($mf = 0)), substring($FacilitatorTaxCode, 1 div $mf))"/></TaxCode>
       <NominalCode><xsl:value-of select="$nominal-code"/></NominalCode>
     </Item>
   </xsl:template>

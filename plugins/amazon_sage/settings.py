@@ -91,6 +91,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("ACCOUNT_REFERENCE", "AMAZON", "Mapping parameter AccountReference (AMAZONSALES)",
                 "Sage customer account for Amazon orders (8 characters at most)."),
         Setting("TAX_CODE", "1", "Mapping parameter TaxCode", "Sage tax code number for item lines (1 = T1)."),
+        Setting("FACILITATOR_TAX_CODE", "9", "(none)",
+                "Sage tax code number of lines whose VAT Amazon collects and remits as marketplace facilitator (no "
+                "output VAT for the seller): 9 = T9 outside the scope of VAT, or 0 = T0 zero-rated, as your "
+                "accountant advises."),
         Setting("MARKETPLACE_ACCOUNTS", "", "Sage customer per marketplace (one task per marketplace in Zynk)",
                 "Sage customer account per marketplace or per currency, e.g. DE=AMAZONDE,FR=AMAZONFR or EUR=AMAZONEU: "
                 "a Sage account has one currency, so each currency needs its own. Orders of a marketplace not listed "
@@ -281,6 +285,7 @@ def orders_mapping_parameters() -> dict[str, str]:
         "BankAccount": get("BANK_ACCOUNT"),
         "AddPaymentDetails": str(get_bool("ADD_PAYMENT_DETAILS")).lower(),
         "FBANominalCode": get("FBA_NOMINAL_CODE"),
+        "FacilitatorTaxCode": get("FACILITATOR_TAX_CODE"),
         **marketplace_mapping_parameters(),
     }
 
