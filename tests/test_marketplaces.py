@@ -215,8 +215,15 @@ def test_fba_sales_can_go_to_their_own_nominal_code(tmp_path, monkeypatch, produ
     assert "AMAZON" in by_id.values()
 
 
-def test_lines_whose_vat_amazon_collected_carry_no_output_vat(tmp_path, company, product_env) -> None:
-    orders = latest_versions(generate_orders(40, ORDERS_START, facilitator_every=3))
+def test_lines_whose_vat_amazon_collected_carry_no_output_vat(tmp_path, company, product_env, monkeypatch) -> None:
+    from sandbox.airflow_env import sp_api_connection
+
+    with SandboxServer(Sandbox(generate_orders(40, ORDERS_START, facilitator_every=3))) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT", sp_api_connection(server.url, "Atzr|mf"))
+        pages = SellingPartnerHook().search_orders(
+            last_updated_after="2026-11-01T00:00:00Z", last_updated_before="2026-11-30T00:00:00Z",
+            fulfillment_statuses=["SHIPPED", "UNSHIPPED", "PARTIALLY_SHIPPED", "CANCELLED", "PENDING"])
+        orders = latest_versions([o for page in pages for o in page["orders"]])  # as downloaded: tax included
     facilitated = {o["orderId"]: o for o in orders if any("tax" in i for i in o["orderItems"])
                    and o["fulfillment"]["fulfillmentStatus"] in IMPORTED}
     assert facilitated

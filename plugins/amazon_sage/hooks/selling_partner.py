@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 
 LISTINGS_FEED = "JSON_LISTINGS_FEED"
 FEED_CONTENT_TYPE = "application/json; charset=UTF-8"
-ORDERS_INCLUDED_DATA = ["BUYER", "RECIPIENT", "PROCEEDS", "PROMOTION", "FULFILLMENT", "CANCELLATION"]
+# TAX: the items' tax collections, which say when Amazon collects the VAT as marketplace facilitator.
+ORDERS_INCLUDED_DATA = ["BUYER", "RECIPIENT", "PROCEEDS", "PROMOTION", "FULFILLMENT", "CANCELLATION", "TAX"]
 HTTP_TIMEOUT_SECONDS = 60.0
 
 
