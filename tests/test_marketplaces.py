@@ -245,3 +245,29 @@ def test_lines_whose_vat_amazon_collected_carry_no_output_vat(tmp_path, company,
         assert money(header["INVOICE_GROSS"]) == Decimal(order["proceeds"]["grandTotal"]["amount"])
     others = [h for i, h in headers.items() if i not in facilitated]
     assert others and all(money(h["INVOICE_TAX"]) > 0 for h in others)
+
+
+def test_the_sellers_participations_check_the_connections_marketplaces(monkeypatch, product_env, capsys) -> None:
+    import json
+
+    import jsonschema
+
+    from amazon_sage.cli import marketplaces as cli
+    from sandbox.airflow_env import sp_api_connection
+    from sandbox.sp_api_sellers import participations
+
+    model = json.loads((Path(__file__).resolve().parents[1] / "include/amazon/sellers.json").read_text())
+    jsonschema.validate(participations({"GB"}), {**model["definitions"]["GetMarketplaceParticipationsResponse"],
+                                                 "definitions": model["definitions"]})
+    with SandboxServer(Sandbox([])) as server:
+        server.sandbox.participating = {"GB", "DE"}
+        monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT",
+                           sp_api_connection(server.url, "Atzr|sellers", marketplace="UK,DE"))
+        assert cli.main([]) == 0
+        shown = capsys.readouterr().out
+        assert "* UK  A1F83G8C2ARO7P  GBP  participating" in shown and "OK: UK, DE" in shown
+        assert "  FR  A13V1IB3VIYZZH  EUR  not participating" in shown
+        monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT",
+                           sp_api_connection(server.url, "Atzr|sellers2", marketplace="UK,FR"))
+        assert cli.main([]) == 1
+        assert "PROBLEM: FR: the seller does not sell there" in capsys.readouterr().out

@@ -335,6 +335,16 @@ class SellingPartnerHook(BaseHook):
     def get_feed(self, feed_id: str) -> dict[str, Any]:
         return self.call("getFeed", self._feeds.get_feed, feed_id).payload
 
+    def marketplace_participations(self) -> list[dict[str, Any]]:
+        """The seller's marketplaces as Amazon's Sellers API lists them (``getMarketplaceParticipations``)."""
+        from sp_api.api import Sellers
+
+        response = self.call("getMarketplaceParticipations", self._client(Sellers).get_marketplace_participation)
+        if not isinstance(response.payload, list):
+            raise AirflowException("getMarketplaceParticipations answered without a list; Amazon's answer was "
+                                   "unreadable. Try again.")
+        return response.payload
+
     def get_feeds(self, *, feed_types: list[str], marketplace_ids: list[str] | None = None,
                   created_since: str | None = None, created_until: str | None = None,
                   processing_statuses: list[str] | None = None, page_size: int = 100) -> Iterator[dict[str, Any]]:
