@@ -119,6 +119,11 @@ SETTINGS: dict[str, Setting] = {
         # Import Sales Orders
         Setting("UNKNOWN_SKU_ACTION", "fail", "Import: AutoCreateProducts / DefaultProductCode",
                 "'fail' fails an order with an unknown SKU; 'special' imports the line as Sage item S1."),
+        Setting("MARK_CANCELLATIONS", "true", "(none)",
+                "An imported order that Amazon cancels before Sage despatches it is marked 'CANCELLED ON AMAZON "
+                "<date>: DO NOT SHIP' in its first notes line (earlier notes move down), so pickers see it; false "
+                "leaves it unchanged and only lists it as needing attention. One despatched already fails its "
+                "record (refund or recover) and sends a notice."),
         Setting("IMPORT_HELPER_PROCESSES", "1", "(none)",
                 "Helper processes that read and check orders while the import writes to Sage. 0 does it all in "
                 "the task's own process. 1 suits two cores; more helps only with more cores."),
