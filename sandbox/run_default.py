@@ -32,6 +32,7 @@ sys.path.insert(0, str(PROJECT / "plugins"))  # the product's helpers, as Airflo
 
 from amazon_sage import settings
 from amazon_sage.core.files import atomic_output
+from amazon_sage.core.marketplaces import BY_ID
 from sandbox.airflow_env import airflow_environment, sp_api_connection
 from sandbox.order_generator import generate_orders
 from sandbox.sage_audit_import import ImportRefused, import_audit_trail
@@ -163,6 +164,7 @@ def main() -> None:
             airflow(env, "dags", "test", dag_id, "--conf", json.dumps(conf[dag_id]), log=log)
         calls = dict(sandbox.state.calls)
         listings = {sku: (listing.quantity, listing.price) for sku, listing in sandbox.feeds_state.listings.items()}
+        offers = {sku: dict(listing.prices) for sku, listing in sandbox.feeds_state.listings.items()}
 
     print(f"\nDone. SP-API calls: {calls}")
     archive_root = Path(env["AMAZON_SAGE_ARCHIVE_DESTINATION"])
@@ -182,6 +184,11 @@ def main() -> None:
             import_audit_trail_files(company, target, settings.audit_trail_drop_folder())
     print(f"\nSage company: {company}: {sage_summary(company)}")
     print(listings_report(listings, stock_in_sage(company)))
+    print("Prices per marketplace (one offer each in the price feed):")
+    for sku, prices in sorted(offers.items()):
+        if prices:
+            print(f"  {sku:<22} " + ", ".join(f"{BY_ID[m].code} {currency} {price}" if m in BY_ID else f"{m} {price}"
+                                              for m, (currency, price) in prices.items()))
     print(f"Open the UI on the same home: source {VAR / 'embedded.env'} && airflow standalone")
 
 

@@ -271,3 +271,48 @@ def test_the_sellers_participations_check_the_connections_marketplaces(monkeypat
                            sp_api_connection(server.url, "Atzr|sellers2", marketplace="UK,FR"))
         assert cli.main([]) == 1
         assert "PROBLEM: FR: the seller does not sell there" in capsys.readouterr().out
+
+
+def test_prices_reach_each_marketplace_in_its_currency_to_the_minor_unit(product_env, airflow_db, company,
+                                                                        monkeypatch) -> None:
+    import zipfile
+    from decimal import ROUND_HALF_UP as HALF_UP
+
+    from sandbox.airflow_env import sp_api_connection
+    from tests.helpers import parse_dags
+
+    monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
+    monkeypatch.setenv("AMAZON_SAGE_FEED_POLL_SECONDS", "0.1")
+    monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_TAX", "DE=T20:19,FR=T21:20,SE=T22:25")
+    with sqlite3.connect(company) as db:
+        db.execute("DELETE FROM CURRENCY WHERE CODE = 'SEK'")  # no rate for Sweden: its prices cannot be made
+    rates = _rates(company)
+    with SandboxServer(Sandbox([])) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT",
+                           sp_api_connection(server.url, "Atzr|prices", marketplace="UK,DE,FR,SE"))
+        run = parse_dags()["sage_stock_to_amazon_prices"].test(run_conf={"export_mode": "All"})
+        listings = server.sandbox.feeds_state.listings
+        feeds = list(server.sandbox.feeds_state.feeds.values())
+    assert run.state == "success"
+    assert [sorted(f.marketplace_ids) for f in feeds] == [sorted(  # one feed for the whole region
+        ["A1F83G8C2ARO7P", "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A2NODRKZP88ZB9"])]
+    markets = {"A1F83G8C2ARO7P": ("GBP", Decimal(20)), "A1PA6795UKMFR9": ("EUR", Decimal(19)),
+               "A13V1IB3VIYZZH": ("EUR", Decimal(20))}
+    checked = 0
+    for row in sage_rows(company, "SELECT STOCK_CODE, SALES_PRICE FROM STOCK"):
+        sku = row["STOCK_CODE"]
+        if sku not in listings or not row["SALES_PRICE"]:
+            continue
+        net = Decimal(str(row["SALES_PRICE"]))
+        for marketplace_id, (currency, vat) in markets.items():
+            expected = (net * (1 + vat / 100) * rates[currency]).quantize(Decimal("0.01"), HALF_UP)
+            assert listings[sku].prices[marketplace_id] == (currency, expected), (sku, marketplace_id)
+        assert "A2NODRKZP88ZB9" not in listings[sku].prices  # never sent without a rate, never as zero
+        checked += 1
+    assert checked > 5 and listings["TOWEL-LINEN-2"].prices["A1F83G8C2ARO7P"] == ("GBP", Decimal("12.99"))
+    uri = run.get_task_instance("archive_workflow_data").xcom_pull(task_ids="archive_workflow_data")
+    with zipfile.ZipFile(uri) as opened:
+        failed = [p.findtext("Errors/Error/Description") or ""
+                  for p in etree.fromstring(opened.read("amazon_prices_fail.xml")).iter("Product")]
+    priced = [r for r in sage_rows(company, "SELECT SALES_PRICE FROM STOCK") if r["SALES_PRICE"]]
+    assert sum("No exchange rate for SEK in Sage's currency table" in reason for reason in failed) == len(priced)

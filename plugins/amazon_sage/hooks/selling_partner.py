@@ -293,8 +293,12 @@ class SellingPartnerHook(BaseHook):
 
     @property
     def listings_marketplace_ids(self) -> list[str]:
-        """The marketplaces a listings feed of this connection applies to."""
-        return [self.marketplace.marketplace_id]
+        """The marketplaces a listings feed of this connection applies to: all of its marketplaces.
+
+        One feed serves the region (its limits are per region): each price message carries an offer
+        per marketplace, and a quantity is the SKU's, whatever the marketplace.
+        """
+        return [m.marketplace_id for m in self.marketplaces]
 
     def upload_feed_document(self, document: bytes) -> str:
         """createFeedDocument, then upload the bytes; return the feedDocumentId. Safe to retry.
