@@ -187,8 +187,9 @@ def main() -> None:
     print("Prices per marketplace (one offer each in the price feed):")
     for sku, prices in sorted(offers.items()):
         if prices:
-            print(f"  {sku:<22} " + ", ".join(f"{BY_ID[m].code} {currency} {price}" if m in BY_ID else f"{m} {price}"
-                                              for m, (currency, price) in prices.items()))
+            shown = [f"{BY_ID[m].code if m in BY_ID else m} {currency} {price:.2f}"
+                     for m, (currency, price) in prices.items()]
+            print(f"  {sku:<22} " + ", ".join(shown))
     print(f"Open the UI on the same home: source {VAR / 'embedded.env'} && airflow standalone")
 
 
