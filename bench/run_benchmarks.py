@@ -244,6 +244,42 @@ def bench_stock(company: str, folder: str) -> dict:
             "timings": timings, "peak_rss_mb": peak_rss_mb()}
 
 
+def bench_prices_per_marketplace(company: str, folder: str) -> dict:
+    """The prices path for every product on UK, DE, FR, IT and SE: export with prices, map, feed documents."""
+    from decimal import Decimal
+
+    import pyodbc
+
+    from amazon_sage import settings
+    from amazon_sage.core.feeds.feed_documents import build_feed_documents
+    from amazon_sage.core.feeds.marketplace_prices import PriceMarket
+    from amazon_sage.core.mapping.chunked_mapping import apply_mapping_in_chunks
+    from amazon_sage.core.marketplaces import MARKETPLACES
+    from amazon_sage.core.sage.stock_export import MarketplacePricing, export_stock, read_exchange_rates, stock_query
+    from sandbox.sample_company import odbc_connection_string
+
+    out = Path(folder)
+    started = time.perf_counter()
+    connection = pyodbc.connect(odbc_connection_string(Path(company)))
+    rates = read_exchange_rates(connection)
+    vat = {"UK": 20, "DE": 19, "FR": 20, "IT": 22, "SE": 25}
+    pricing = MarketplacePricing([PriceMarket(MARKETPLACES[c].marketplace_id, MARKETPLACES[c].currency,
+                                              Decimal(v), rates.get(MARKETPLACES[c].currency))
+                                  for c, v in vat.items()], Decimal(20), False)
+    exported = export_stock(connection, stock_query("All", start=None, end=None), out / "zynk_stock_records.xml",
+                            pricing=pricing)
+    connection.close()
+    export = time.perf_counter() - started
+    mapped = apply_mapping_in_chunks(out / "zynk_stock_records.xml", settings.mapping_path("PRICES_MAPPING"),
+                                     out / "amazon_prices.xml", settings.prices_mapping_parameters(),
+                                     record="Product", output_records=("message", "rejected"),
+                                     threads=settings.get_int("MAPPING_THREADS")).path
+    build = build_feed_documents(mapped, seller_id="A1EXAMPLESELLER", out_dir=out, stem="amazon_prices_feed")
+    wall = time.perf_counter() - started
+    return {"seconds": wall, "export_seconds": export, "products": exported, "marketplaces": len(vat),
+            "messages": build.messages, "documents": len(build.documents), "peak_rss_mb": peak_rss_mb()}
+
+
 def make_stock_company(path: str, count: int) -> dict:
     from sandbox.sample_company import create_company
 
@@ -355,6 +391,13 @@ def run(quick: bool) -> dict:
                      f"{stock['products']} products, {stock['documents']} feeds; "
                      + ", ".join(f"{k} {v:.1f}s" for k, v in stock["timings"].items())))
         rows.append(("stock_peak_rss_mb", str(results["stock_peak_rss_mb"]), ""))
+        (Path(scratch) / "prices5").mkdir()
+        prices = child("bench_prices_per_marketplace", stock_company, f"{scratch}/prices5")
+        results["prices_100k_x5_seconds"] = round(prices["seconds"], 2)
+        rows.append(("prices_100k_x5_seconds", str(results["prices_100k_x5_seconds"]),
+                     f"{prices['products']} products x {prices['marketplaces']} marketplaces: {prices['messages']} "
+                     f"messages in {prices['documents']} feeds (so {prices['documents']} of the region's 5 per 5 "
+                     f"minutes); export {prices['export_seconds']:.1f}s, peak RSS {prices['peak_rss_mb']:.0f} MB"))
 
     dag = child("bench_dag", "100")
     results["dag_run_seconds_100_orders"] = round(dag["seconds"], 2)
