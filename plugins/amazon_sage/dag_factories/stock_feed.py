@@ -63,7 +63,7 @@ def stock_feed_dag(*, feed_name: str, title: str, upload_title: str, schedule_se
     ) as dag:
         export = Sage50ExportStockRecordsOperator(
             task_id="export_stock_records", task_display_name="Export Stock Records",
-            export_mode="{{ params.export_mode }}",
+            export_mode="{{ params.export_mode }}", marketplace_prices=feed_name == "prices",
             doc="Export the Sage STOCK records of the run as Zynk XML products.")
         map_feed = AutoMapperOperator(
             task_id=f"map_{feed_name}", task_display_name="Auto Mapper",
