@@ -252,9 +252,7 @@ def test_the_import_step_refuses_a_malformed_file_whole(tmp_path, company) -> No
 
 def test_the_orders_dag_posts_through_the_audit_trail(tmp_path, product_env, airflow_db, sandbox_server, company,
                                                       monkeypatch) -> None:
-    import zipfile
-
-    from tests.helpers import latest_versions, parse_dags
+    from tests.helpers import archived_zip, latest_versions, parse_dags
 
     for name, value in {"SAGE_POSTING": "audit_trail", "AUDIT_TRAIL_DROP_FOLDER": str(tmp_path / "drop"),
                         "AUDIT_TRAIL_LEDGER": str(tmp_path / "ledger.sqlite"), "TASK_RETRIES": "0"}.items():
@@ -267,8 +265,8 @@ def test_the_orders_dag_posts_through_the_audit_trail(tmp_path, product_env, air
     assert run.state == "success", states
     files = list((tmp_path / "drop").glob("*.csv"))
     assert len(files) == 1
-    archives = list(Path(product_env["AMAZON_SAGE_ARCHIVE_DESTINATION"], "amazon_orders_to_sage").glob("*.zip"))
-    with zipfile.ZipFile(archives[0]) as archive:
+    archives = list(Path(product_env["AMAZON_SAGE_ARCHIVE_DESTINATION"], "amazon_orders_to_sage").glob("*.zip.enc"))
+    with archived_zip(archives[0]) as archive:
         assert files[0].name in archive.namelist()
         assert archive.read(files[0].name) == files[0].read_bytes()
     from amazon_sage.ui.run_report import render_html, runs_with_counts

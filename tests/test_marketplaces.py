@@ -275,11 +275,10 @@ def test_the_sellers_participations_check_the_connections_marketplaces(monkeypat
 
 def test_prices_reach_each_marketplace_in_its_currency_to_the_minor_unit(product_env, airflow_db, company,
                                                                         monkeypatch) -> None:
-    import zipfile
     from decimal import ROUND_HALF_UP as HALF_UP
 
     from sandbox.airflow_env import sp_api_connection
-    from tests.helpers import parse_dags
+    from tests.helpers import archived_zip, parse_dags
 
     monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
     monkeypatch.setenv("AMAZON_SAGE_FEED_POLL_SECONDS", "0.1")
@@ -311,7 +310,7 @@ def test_prices_reach_each_marketplace_in_its_currency_to_the_minor_unit(product
         checked += 1
     assert checked > 5 and listings["TOWEL-LINEN-2"].prices["A1F83G8C2ARO7P"] == ("GBP", Decimal("12.99"))
     uri = run.get_task_instance("archive_workflow_data").xcom_pull(task_ids="archive_workflow_data")
-    with zipfile.ZipFile(uri) as opened:
+    with archived_zip(Path(uri)) as opened:
         failed = [p.findtext("Errors/Error/Description") or ""
                   for p in etree.fromstring(opened.read("amazon_prices_fail.xml")).iter("Product")]
     priced = [r for r in sage_rows(company, "SELECT SALES_PRICE FROM STOCK") if r["SALES_PRICE"]]
