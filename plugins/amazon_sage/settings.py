@@ -167,6 +167,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("PRICES_MAPPING", "zynk_products_to_amazon_prices.xslt", "Auto Mapper: Mapping",
                 "Mapping from Zynk products to Amazon price messages."),
         Setting("FULFILLMENT_CHANNEL", "DEFAULT", "(none)", "fulfillment_channel_code of quantity updates."),
+        Setting("FBA_SKUS", "", "(none)",
+                "SKUs Amazon stocks (FBA), comma-separated: the quantity feed sends them no seller-fulfilled "
+                "quantity (it could switch an FBA offer to seller-fulfilled) and lists them in its skipped file."),
         Setting("PRODUCT_TYPE", "PRODUCT", "(none)", "Amazon productType sent with each PATCH."),
         Setting("PRICE_CURRENCY", "GBP", "Mapping parameter Currency", "Currency of prices sent to Amazon."),
         Setting("SALE_PRICE_INCLUDES_TAX", "false", "(none)",
@@ -267,7 +270,9 @@ def mapping_path(setting_name: str) -> Path:
 
 
 def inventory_mapping_parameters() -> dict[str, str]:
-    return {"FulfillmentChannel": get("FULFILLMENT_CHANNEL"), "ProductType": get("PRODUCT_TYPE")}
+    fba = [sku.strip() for sku in get("FBA_SKUS").split(",") if sku.strip()]
+    return {"FulfillmentChannel": get("FULFILLMENT_CHANNEL"), "ProductType": get("PRODUCT_TYPE"),
+            "FBASkus": (";" + ";".join(fba) + ";") if fba else ""}
 
 
 def prices_mapping_parameters() -> dict[str, str]:
