@@ -43,7 +43,7 @@ def test_orders_land_in_sage_row_by_row_to_the_penny(tmp_path, product_env, comp
     assert_sage_matches_amazon(company, orders)
     importable = len(sage_rows(company, "SELECT ORDER_NUMBER FROM SALES_ORDER"))
     assert result.counts().as_dict() == {"in": 60, "out": importable, "failed": 1, "skipped": 60 - importable - 1,
-                                         "duplicates": 0, "attention": 0}
+                                         "duplicates": 0, "attention": 0, "cancelled_marked": 0}
     numbers = [r["ORDER_NUMBER"] for r in sage_rows(company, "SELECT ORDER_NUMBER FROM SALES_ORDER ORDER BY 1")]
     assert numbers == list(range(1, importable + 1))  # Sage's next numbers, in order
     success = etree.parse(str(result.success_file)).getroot()
