@@ -18,7 +18,7 @@ step skips the ones that are not Amazon orders, naming them. The SQL is plain ``
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,10 @@ def _lines(cursor: Any, order_numbers: list[int]) -> dict[int, list[dict[str, An
     return lines
 
 
+def _naive_utc(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
 def export_despatches(connection: Any, output: Path, *, start: datetime, end: datetime,
                       statuses: set[str]) -> int:
     """Write the orders despatched (``statuses``) and modified in ``[start, end)`` to ``output``; return how many.
@@ -92,7 +96,7 @@ def export_despatches(connection: Any, output: Path, *, start: datetime, end: da
         cursor.execute(f"SELECT {', '.join(ORDER_COLUMNS)} FROM SALES_ORDER "
                        "WHERE (RECORD_DELETED = 0 OR RECORD_DELETED IS NULL) "
                        "AND RECORD_MODIFY_DATE >= ? AND RECORD_MODIFY_DATE < ? ORDER BY ORDER_NUMBER",
-                       start.replace(tzinfo=None), end.replace(tzinfo=None))
+                       _naive_utc(start), _naive_utc(end))
         headers = [header for row in cursor.fetchall()
                    if ((header := dict(zip(ORDER_COLUMNS, row, strict=True)))["DESPATCH_STATUS"] or "").strip().upper()
                    in statuses]
