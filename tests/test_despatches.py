@@ -23,18 +23,14 @@ from lxml import etree
 from amazon_sage import settings
 from amazon_sage.core.mapping.xslt import apply_mapping
 from amazon_sage.core.sage.despatch_export import despatched_statuses, export_despatches
-from amazon_sage.core.sage.order_import import import_sales_orders
 from amazon_sage.core.shipments.confirm_shipments import confirm_shipments
 from amazon_sage.core.shipments.shipment_plan import Decided, Planned, plan_shipment
-from amazon_sage.hooks.sage50 import Sage50Hook
 from amazon_sage.hooks.selling_partner import SellingPartnerHook
-from sandbox.catalogue import CATALOGUE
 from sandbox.sample_company import despatch_order, odbc_connection_string
-from tests.helpers import latest_versions, mapped_orders, sage_rows
+from tests.helpers import assert_confirmed_exactly_once, import_unshipped_orders
 
 PROJECT = Path(__file__).resolve().parents[1]
 WINDOW = {"start": datetime(2026, 11, 20, tzinfo=UTC), "end": datetime(2026, 11, 21, tzinfo=UTC)}
-IN_SAGE = {p.sku for p in CATALOGUE if p.in_sage}
 
 
 def at(hour: int, minute: int = 0, day: int = 20) -> datetime:
@@ -43,21 +39,14 @@ def at(hour: int, minute: int = 0, day: int = 20) -> datetime:
 
 @pytest.fixture
 def sage_orders(sandbox_server, company, product_env, tmp_path) -> list[dict]:
-    """The sandbox's UNSHIPPED orders, imported into the sample company by the real import."""
-    orders = [o for o in latest_versions([v for h in sandbox_server.sandbox.state.versions.values() for v in h])
-              if o["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED"
-              and all(i["product"]["sellerSku"] in IN_SAGE for i in o["orderItems"])]
-    zynk, _ = mapped_orders(tmp_path / "import", versions=orders)
-    result = import_sales_orders(zynk, tmp_path / "import", Sage50Hook().connect, import_statuses={"UNSHIPPED"})
-    assert result.counts().records_out == len(orders) >= 6
-    return orders
+    return import_unshipped_orders(sandbox_server.sandbox, tmp_path / "import")
 
 
 def _multi_unit(orders: list[dict]) -> dict:
     return next(o for o in orders if sum(i["quantityOrdered"] for i in o["orderItems"]) >= 3)
 
 
-def _run(company: Path, folder: Path, **window) -> tuple:
+def _export_map_confirm(company: Path, folder: Path, **window) -> tuple:
     """Export (the window) -> map -> confirm, as the DAG's three phases do; returns the result."""
     folder.mkdir(parents=True, exist_ok=True)
     connection = pyodbc.connect(odbc_connection_string(company))
@@ -73,24 +62,6 @@ def _run(company: Path, folder: Path, **window) -> tuple:
 
 def _records(path: Path) -> dict[str, etree._Element]:
     return {r.findtext("orderId"): r for r in etree.parse(str(path)).getroot().iter("Shipment")}
-
-
-def _sage_despatched(company: Path, order_id: str) -> dict[str, int]:
-    rows = sage_rows(company, "SELECT STOCK_CODE, QTY_DELIVERED FROM SOP_ITEM JOIN SALES_ORDER USING (ORDER_NUMBER) "
-                              "WHERE CUST_ORDER_NUMBER = ?", order_id)
-    return {row["STOCK_CODE"]: int(row["QTY_DELIVERED"] or 0) for row in rows}
-
-
-def _amazon_confirmed(sandbox, order: dict) -> dict[str, int]:
-    skus = {i["orderItemId"]: i["product"]["sellerSku"] for i in order["orderItems"]}
-    return {skus[item]: units for item, units in sandbox.confirmed_quantities(order["orderId"]).items()}
-
-
-def _exactly_once(company: Path, sandbox, orders: list[dict]) -> None:
-    """Every unit Sage despatched is confirmed on Amazon once: no more, no less."""
-    for order in orders:
-        despatched = {sku: units for sku, units in _sage_despatched(company, order["orderId"]).items() if units}
-        assert _amazon_confirmed(sandbox, order) == despatched, order["orderId"]
 
 
 def test_export_takes_orders_despatched_in_the_window_with_cumulative_quantities(sage_orders, company,
@@ -190,10 +161,10 @@ def test_full_part_and_repeated_despatches_are_each_confirmed_once(sage_orders, 
     first_sku = part["orderItems"][0]["product"]["sellerSku"]
     despatch_order(company, full["orderId"], courier="Royal Mail 1st Class", consignment="RM100", when=at(9))
     despatch_order(company, part["orderId"], {first_sku: 1}, courier="DPD", consignment="DPD1", when=at(10))
-    first = _run(company, tmp_path / "run1")
+    first = _export_map_confirm(company, tmp_path / "run1")
     assert (first.confirmed, first.units, first.failures) == (2, sum(
         i["quantityOrdered"] for i in full["orderItems"]) + 1, [])
-    _exactly_once(company, sandbox, [full, part])
+    assert_confirmed_exactly_once(company, sandbox, [full, part])
     status = {o["orderId"]: sandbox._current_order(o["orderId"])["fulfillment"]["fulfillmentStatus"]
               for o in (full, part)}
     assert status == {full["orderId"]: "SHIPPED", part["orderId"]: "PARTIALLY_SHIPPED"}
@@ -202,18 +173,18 @@ def test_full_part_and_repeated_despatches_are_each_confirmed_once(sage_orders, 
     assert success[full["orderId"]].findtext("carrierCode") == "Royal Mail"
 
     # The same window again: Amazon counts it all, nothing is sent.
-    again = _run(company, tmp_path / "run2")
+    again = _export_map_confirm(company, tmp_path / "run2")
     assert (again.confirmed, again.skipped) == (0, 2)
     assert "already" in _records(again.skipped_file)[full["orderId"]].findtext("Warnings/Warning/Description")
 
     # The rest of the part order, despatched later with a new consignment; a window covering both despatches.
     despatch_order(company, part["orderId"], courier="DPD", consignment="DPD2", when=at(15))
-    rest = _run(company, tmp_path / "run3")
+    rest = _export_map_confirm(company, tmp_path / "run3")
     assert rest.confirmed == 1 and rest.units == sum(i["quantityOrdered"] for i in part["orderItems"]) - 1
-    _exactly_once(company, sandbox, [full, part])
+    assert_confirmed_exactly_once(company, sandbox, [full, part])
     second = sandbox.confirmations[-1]
     assert (second["trackingNumber"], second["packageReferenceId"]) == ("DPD2", "2")
-    assert _run(company, tmp_path / "run4").confirmed == 0
+    assert _export_map_confirm(company, tmp_path / "run4").confirmed == 0
 
 
 def test_unknown_couriers_fba_cancelled_and_non_amazon_orders(sage_orders, company, sandbox_server,
@@ -236,7 +207,7 @@ def test_unknown_couriers_fba_cancelled_and_non_amazon_orders(sage_orders, compa
     connection.close()
     despatch_order(company, "PO-778", courier="Yodel", consignment="Y1", when=at(12))
 
-    result = _run(company, tmp_path / "run")
+    result = _export_map_confirm(company, tmp_path / "run")
     assert (result.records, result.confirmed, result.skipped, len(result.failures)) == (5, 1, 3, 1)
     [confirmation] = sandbox.confirmations
     assert (confirmation["orderId"], confirmation["carrierCode"], confirmation["carrierName"]) == (
@@ -257,7 +228,7 @@ def test_a_lost_answer_is_settled_by_reading_amazon_never_by_sending_again(sage_
     # The first confirmation takes effect and its answer is lost; the second is lost before Amazon sees it.
     sandbox.configure({"faults": [{"operation": "confirmShipment", "kind": "drop_after_processing", "count": 1},
                                   {"operation": "confirmShipment", "kind": "drop", "after": 1, "count": 1}]})
-    first = _run(company, tmp_path / "run")
+    first = _export_map_confirm(company, tmp_path / "run")
     assert first.confirmed == 1 and first.unsettled == [sage_orders[1]["orderId"]]
     assert "lost" in _records(first.success_file)[taken["orderId"]].findtext("confirmation/note")
     assert sandbox.state.calls["confirmShipment"] == 2  # neither was sent twice
@@ -266,7 +237,7 @@ def test_a_lost_answer_is_settled_by_reading_amazon_never_by_sending_again(sage_
     assert (retry.confirmed, retry.unsettled, len(sandbox.confirmations)) == (2, [], 2)
     notes = {k: r.findtext("confirmation/note") for k, r in _records(retry.success_file).items()}
     assert "earlier try" in notes[taken["orderId"]] and notes[lost["orderId"]] is None  # its file lists both
-    _exactly_once(company, sandbox, [taken, lost])
+    assert_confirmed_exactly_once(company, sandbox, [taken, lost])
 
 
 CONFIRM_IN_A_PROCESS = """
@@ -285,7 +256,7 @@ def test_a_worker_killed_between_confirming_and_recording_confirms_nothing_twice
     order = _multi_unit(sage_orders)
     despatch_order(company, order["orderId"], courier="DHL", consignment="DHL7", when=at(9))
     folder = tmp_path / "run"
-    assert _run(company, folder).confirmed == 1  # writes the input; then a fresh try of the same step
+    assert _export_map_confirm(company, folder).confirmed == 1  # writes the input; then a fresh try of the same step
     for name in ("amazon_shipments_success.xml", ".shipments_journal.tsv"):
         (folder / name).unlink()
     sandbox.confirmations.clear()
@@ -309,5 +280,5 @@ def test_a_worker_killed_between_confirming_and_recording_confirms_nothing_twice
     assert retry.confirmed == 1 and len(sandbox.confirmations) == 1
     note = _records(retry.success_file)[order["orderId"]].findtext("confirmation/note")
     assert "earlier try" in note
-    _exactly_once(company, sandbox, [order])
+    assert_confirmed_exactly_once(company, sandbox, [order])
     assert json.loads(json.dumps(retry.confirmations))[0]["orderId"] == order["orderId"]

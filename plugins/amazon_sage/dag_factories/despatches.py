@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG
 
 from amazon_sage import settings
-from amazon_sage.dag_factories.defaults import dag_arguments
+from amazon_sage.dag_factories.defaults import dag_arguments, window_params
 from amazon_sage.operators.archive import ArchiveWorkflowDataOperator
 from amazon_sage.operators.auto_mapper import AutoMapperOperator
 from amazon_sage.operators.confirm_shipments import AmazonConfirmShipmentsOperator
@@ -48,13 +48,7 @@ def despatches_dag() -> DAG:
         doc_md=DOC,
         **dag_arguments(schedule_setting="DESPATCHES_SCHEDULE", tags=["despatches"], run_timeout=timedelta(hours=4),
                         task_timeout=timedelta(hours=1)),
-        params={
-            "despatched_from": Param(None, type=["null", "string"], format="date-time",
-                                     description="Take Sage orders changed from this time (UTC). Empty: the run's "
-                                                 "interval."),
-            "despatched_to": Param(None, type=["null", "string"], format="date-time",
-                                   description="...up to this time. Empty: the interval's end."),
-        },
+        params=window_params("despatched_from", "despatched_to", what="Take the Sage orders changed"),
     ) as dag:
         export = Sage50ExportDespatchesOperator(
             task_id="export_despatches", task_display_name="Export Despatches",
