@@ -23,7 +23,7 @@ from lxml import etree
 from amazon_sage import settings
 from amazon_sage.core.mapping.xslt import apply_mapping
 from amazon_sage.core.sage.despatch_export import despatched_statuses, export_despatches
-from amazon_sage.core.shipments.confirm_shipments import confirm_shipments
+from amazon_sage.core.shipments.confirm_shipments import confirm_shipments, ship_date
 from amazon_sage.core.shipments.shipment_plan import Decided, Planned, plan_shipment
 from amazon_sage.hooks.selling_partner import SellingPartnerHook
 from sandbox.sample_company import despatch_order, odbc_connection_string
@@ -130,6 +130,14 @@ def _amazon_order(items: list[tuple[str, str, int, int]], status: str = "PARTIAL
             "orderItems": [{"orderItemId": item_id, "quantityOrdered": ordered, "product": {"sellerSku": sku},
                             "fulfillment": {"quantityFulfilled": done, "quantityUnfulfilled": ordered - done}}
                            for item_id, sku, ordered, done in items], **order}
+
+
+def test_a_ship_date_ahead_of_now_is_sent_as_now() -> None:
+    now = datetime(2026, 7, 1, 9, 30, tzinfo=UTC)
+    assert ship_date("2026-07-01T10:15:00Z", now) == "2026-07-01T09:30:00Z"  # Sage's BST clock read as UTC
+    assert ship_date("2026-07-01T08:15:00Z", now) == "2026-07-01T08:15:00Z"
+    assert ship_date("2026-07-01T08:15:00", now) == "2026-07-01T08:15:00"
+    assert ship_date("01/07/2026", now) == "01/07/2026"  # Amazon says what is wrong with it
 
 
 def test_the_plan_confirms_only_what_amazon_does_not_count_as_shipped() -> None:
@@ -244,7 +252,7 @@ CONFIRM_IN_A_PROCESS = """
 import sys
 from pathlib import Path
 sys.path[:0] = [{plugins!r}, {project!r}]
-from amazon_sage.core.shipments.confirm_shipments import confirm_shipments
+from amazon_sage.core.shipments.confirm_shipments import confirm_shipments, ship_date
 from amazon_sage.hooks.selling_partner import SellingPartnerHook
 confirm_shipments(Path({input!r}), Path({folder!r}), SellingPartnerHook())
 """

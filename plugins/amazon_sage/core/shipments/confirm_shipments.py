@@ -30,6 +30,7 @@ import copy
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,6 +38,7 @@ from lxml import etree
 
 from amazon_sage.core.counts import PhaseCounts
 from amazon_sage.core.files import append_private
+from amazon_sage.core.orders.download_window import to_iso
 from amazon_sage.core.shipments.shipment_plan import (
     INCLUDED_DATA,
     Decided,
@@ -115,12 +117,26 @@ def _package_problem(record: etree._Element) -> str | None:
     return None
 
 
-def package_detail(record: etree._Element, planned: Planned) -> dict[str, Any]:
+def ship_date(text: str, now: datetime) -> str:
+    """The mapped ship date, or ``now`` when it lies ahead of it.
+
+    A ship date in the future is refused; Sage's clock can be ahead, and Sage keeps local time,
+    which is read as UTC (an hour ahead in British Summer Time). Text that is not a date goes as
+    it is, for Amazon to say what is wrong with it.
+    """
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    return to_iso(now) if when.replace(tzinfo=when.tzinfo or UTC) > now else text
+
+
+def package_detail(record: etree._Element, planned: Planned, now: datetime | None = None) -> dict[str, Any]:
     """confirmShipment's ``packageDetail`` (ordersV0.json ``PackageDetail``) for ``planned``."""
     detail: dict[str, Any] = {"packageReferenceId": planned.package_reference_id,
                               "carrierCode": _text(record, "carrierCode"),
                               "trackingNumber": _text(record, "trackingNumber"),
-                              "shipDate": _text(record, "shipDate"),
+                              "shipDate": ship_date(_text(record, "shipDate"), now or datetime.now(UTC)),
                               "orderItems": planned.items}
     detail.update({name: _text(record, name) for name in OPTIONAL_FIELDS if _text(record, name)})
     return detail
