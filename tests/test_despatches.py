@@ -7,12 +7,6 @@ real mapping, and SellingPartnerHook over HTTP to the sandbox, which refuses uni
 from __future__ import annotations
 
 import copy
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,7 +23,6 @@ from amazon_sage.hooks.selling_partner import SellingPartnerHook
 from sandbox.sample_company import despatch_order, odbc_connection_string
 from tests.helpers import assert_confirmed_exactly_once, import_unshipped_orders
 
-PROJECT = Path(__file__).resolve().parents[1]
 WINDOW = {"start": datetime(2026, 11, 20, tzinfo=UTC), "end": datetime(2026, 11, 21, tzinfo=UTC)}
 
 
@@ -246,47 +239,3 @@ def test_a_lost_answer_is_settled_by_reading_amazon_never_by_sending_again(sage_
     notes = {k: r.findtext("confirmation/note") for k, r in _records(retry.success_file).items()}
     assert "earlier try" in notes[taken["orderId"]] and notes[lost["orderId"]] is None  # its file lists both
     assert_confirmed_exactly_once(company, sandbox, [taken, lost])
-
-
-CONFIRM_IN_A_PROCESS = """
-import sys
-from pathlib import Path
-sys.path[:0] = [{plugins!r}, {project!r}]
-from amazon_sage.core.shipments.confirm_shipments import confirm_shipments, ship_date
-from amazon_sage.hooks.selling_partner import SellingPartnerHook
-confirm_shipments(Path({input!r}), Path({folder!r}), SellingPartnerHook())
-"""
-
-
-def test_a_worker_killed_between_confirming_and_recording_confirms_nothing_twice(sage_orders, company,
-                                                                                 sandbox_server, tmp_path) -> None:
-    sandbox = sandbox_server.sandbox
-    order = _multi_unit(sage_orders)
-    despatch_order(company, order["orderId"], courier="DHL", consignment="DHL7", when=at(9))
-    folder = tmp_path / "run"
-    assert _export_map_confirm(company, folder).confirmed == 1  # writes the input; then a fresh try of the same step
-    for name in ("amazon_shipments_success.xml", ".shipments_journal.tsv"):
-        (folder / name).unlink()
-    sandbox.confirmations.clear()
-    sandbox.state.versions[order["orderId"]] = sandbox.state.versions[order["orderId"]][:1]  # as before confirming
-    # Amazon takes the package, then holds its answer while the worker is killed.
-    sandbox.configure({"faults": [{"operation": "confirmShipment", "kind": "slow_after_processing", "seconds": 60}]})
-    script = CONFIRM_IN_A_PROCESS.format(plugins=str(PROJECT / "plugins"), project=str(PROJECT),
-                                         input=str(folder / "amazon_shipments.xml"), folder=str(folder))
-    worker = subprocess.Popen([sys.executable, "-c", script], env=os.environ.copy(), start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not sandbox.confirmations and worker.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert sandbox.confirmations, "the worker never confirmed"
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
-    assert not (folder / "amazon_shipments_success.xml").exists()  # killed before recording anything
-    sandbox.configure({"faults": []})
-    retry = confirm_shipments(folder / "amazon_shipments.xml", folder, SellingPartnerHook())
-    assert retry.confirmed == 1 and len(sandbox.confirmations) == 1
-    note = _records(retry.success_file)[order["orderId"]].findtext("confirmation/note")
-    assert "earlier try" in note
-    assert_confirmed_exactly_once(company, sandbox, [order])
-    assert json.loads(json.dumps(retry.confirmations))[0]["orderId"] == order["orderId"]

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import copy
+import os
+import signal
+import subprocess
+import sys
+import time
 import zipfile
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +20,8 @@ from tests.helpers import assert_confirmed_exactly_once, import_unshipped_orders
 
 DAG_ID = "sage_despatches_to_amazon"
 WINDOW = {"despatched_from": "2026-11-20T00:00:00Z", "despatched_to": "2026-11-21T00:00:00Z"}
+RUN_DATE = datetime(2026, 11, 21, 0, 15, tzinfo=UTC)
+PROJECT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -92,3 +99,42 @@ def test_despatches_are_confirmed_once_across_part_despatches_reruns_and_a_lost_
     assert run.state == "success", states
     assert _counts(run, "confirm_shipments")["out"] == 0 and sandbox.state.calls["confirmShipment"] == calls
     assert_confirmed_exactly_once(company, sandbox, [full, part, van])
+
+
+def test_a_worker_killed_between_confirming_and_recording_confirms_nothing_twice(
+        despatch_dag, sandbox_server, company, product_env, tmp_path) -> None:
+    sandbox = sandbox_server.sandbox
+    order = next(o for o in import_unshipped_orders(sandbox, tmp_path / "import")
+                 if sum(i["quantityOrdered"] for i in o["orderItems"]) >= 3)
+    despatch_order(company, order["orderId"], courier="DHL Express", consignment="DHL7", when=datetime(2026, 11, 20, 9))
+    # Amazon takes the package, then holds its answer back while the worker running the DAG is killed.
+    sandbox.configure({"faults": [{"operation": "confirmShipment", "kind": "slow_after_processing", "seconds": 120}]})
+    script = (f"import sys; sys.path[:0] = [{str(PROJECT / 'plugins')!r}, {str(PROJECT)!r}]\n"
+              "from datetime import datetime\n"
+              "from tests.helpers import parse_dags\n"
+              f"when = datetime.fromisoformat({RUN_DATE.isoformat()!r})\n"
+              f"parse_dags()[{DAG_ID!r}].test(logical_date=when, run_after=when, run_conf={WINDOW!r})\n")
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ), stdout=log, stderr=log,
+                                  start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not sandbox.confirmations:
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the worker never confirmed"
+            time.sleep(0.05)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker's process group: it and the task it runs
+        worker.wait()
+    folder = next(Path(product_env["AMAZON_SAGE_WORK_ROOT"], DAG_ID).iterdir())
+    assert not (folder / "amazon_shipments_success.xml").exists()  # killed before anything was recorded
+    sandbox.configure({"faults": []})
+
+    # The rerun has the same run id, so the same run folder: Amazon shows the package, nothing is sent again.
+    run, states = run_dag(despatch_dag, logical_date=RUN_DATE, run_after=RUN_DATE, run_conf=WINDOW)
+    assert run.state == "success", states
+    assert len(sandbox.confirmations) == 1 and sandbox.state.calls["confirmShipment"] == 1
+    assert_confirmed_exactly_once(company, sandbox, [order])
+    success = _archived(product_env, "amazon_shipments_success.xml")
+    assert "earlier try" in success.findtext("Shipments/Shipment/confirmation/note")
+    assert _counts(run, "confirm_shipments")["units"] == sum(i["quantityOrdered"] for i in order["orderItems"])
