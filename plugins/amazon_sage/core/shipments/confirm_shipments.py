@@ -150,10 +150,12 @@ class _Journal:
         self.earlier: dict[str, list[Planned]] = {}
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
-                order_id, reference, items = line.split("\t")
-                parsed = json.loads(items)
-                self.earlier.setdefault(order_id, []).append(
-                    Planned(reference, parsed["items"], parsed["skus"]))
+                try:
+                    order_id, reference, items = line.split("\t")
+                    parsed = json.loads(items)
+                except ValueError:
+                    continue  # a line cut by a killed worker: written before its call, so nothing was sent
+                self.earlier.setdefault(order_id, []).append(Planned(reference, parsed["items"], parsed["skus"]))
 
     def record(self, order_id: str, planned: Planned) -> None:
         with append_private(self.path) as handle:
@@ -179,16 +181,18 @@ class _Confirmer:
     def __init__(self, amazon: AmazonShipments, journal: _Journal, files: RecordFiles, result: ConfirmResult):
         self.amazon, self.journal, self.files, self.result = amazon, journal, files, result
 
-    def succeed(self, record: etree._Element, order_id: str, planned: Planned, note: str = "",
-                warnings: list[str] | None = None) -> None:
+    def succeed(self, record: etree._Element, order_id: str, planned: Planned, note: str = "") -> None:
         annotated = copy.deepcopy(record)
         annotated.append(_confirmation_element(planned, note))
-        self.files.write("success", annotated, warnings=warnings or planned.warnings or None, stage=STAGE, owned=True)
+        self.files.write("success", annotated, warnings=planned.warnings or None, stage=STAGE, owned=True)
         self.result.confirmed += 1
         self.result.units += planned.units
+        units: dict[str, int] = {}
+        for item in planned.items:  # per SKU: an order can hold one SKU on two items
+            sku = planned.skus.get(item["orderItemId"], item["orderItemId"])
+            units[sku] = units.get(sku, 0) + item["quantity"]
         self.result.confirmations.append({"orderId": order_id, "packageReferenceId": planned.package_reference_id,
-                                          "items": {planned.skus[i["orderItemId"]]: i["quantity"]
-                                                    for i in planned.items},
+                                          "items": units,
                                           "carrierCode": _text(record, "carrierCode"),
                                           "carrierName": _text(record, "carrierName"),
                                           "trackingNumber": _text(record, "trackingNumber")})
