@@ -4,7 +4,7 @@
   against its ``GetOrderResponse`` schema; an unknown order is 404 with Amazon's ``errors`` body.
 * ``confirmShipment`` validates the body against ``ordersV0.json``'s ``ConfirmShipmentRequest``
   and refuses what Amazon refuses (400, ``errors`` body): another marketplace, an order Amazon
-  fulfils (FBA), a cancelled or pending order, ``carrierCode`` Other without ``carrierName``, a
+  fulfils (FBA), a shipped, cancelled or pending order, ``carrierCode`` Other without ``carrierName``, a
   ``packageReferenceId`` that is not a positive number or is already used on the order, a ship
   date that is not ISO 8601, an item of another order, and **a quantity above what is still
   unshipped**: a second confirmation of units already confirmed is refused.
@@ -110,7 +110,8 @@ class ShipmentsSandbox:
         if fulfillment.get("fulfilledBy") == "AMAZON":
             raise _invalid(f"Order {order['orderId']} is fulfilled by Amazon; its shipments cannot be confirmed.")
         status = fulfillment.get("fulfillmentStatus")
-        if status in {"CANCELLED", "PENDING", "PENDING_AVAILABILITY", "UNFULFILLABLE"}:
+        if status in {"SHIPPED", "CANCELLED", "PENDING", "PENDING_AVAILABILITY", "UNFULFILLABLE"}:
+            # SHIPPED as well: the generator's shipped orders do not all count their items as fulfilled.
             raise _invalid(f"Order {order['orderId']} is {status}; a shipment cannot be confirmed for it.")
 
     @staticmethod
