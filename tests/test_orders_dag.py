@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import IMPORTED, assert_sage_matches_amazon, latest_versions, parse_dags, sage_rows
+from tests.helpers import IMPORTED, assert_sage_matches_amazon, latest_versions, parse_dags, run_dag, sage_rows
 
 DAG_ID = "amazon_orders_to_sage"
 
@@ -21,12 +21,6 @@ def orders_dag(product_env, airflow_db, monkeypatch):
     monkeypatch.setenv("AMAZON_SAGE_ORDERS_SCHEDULE", "0 0 * * *")
     monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
     return parse_dags()[DAG_ID]
-
-
-def _run(dag, **kwargs):
-    run = dag.test(**kwargs)
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    return run, states
 
 
 def _window_orders(sandbox, after: str, before: str) -> list[dict]:
@@ -41,7 +35,7 @@ def _ids(company: Path) -> list[str]:
 
 def test_whole_run_then_overlapping_run(orders_dag, sandbox_server, company, product_env, capfd) -> None:
     sandbox = sandbox_server.sandbox
-    run, states = _run(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
+    run, states = run_dag(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
                                              "download_to": "2026-11-17T12:00:00Z"})
     assert run.state == "success", states
     first = _window_orders(sandbox, "2026-11-15T00:00:00Z", "2026-11-17T12:00:00Z")
@@ -53,7 +47,7 @@ def test_whole_run_then_overlapping_run(orders_dag, sandbox_server, company, pro
                 "zynk_orders_fail.xml", "zynk_orders_skipped.xml"} <= set(archive.namelist())
     assert not any(Path(product_env["AMAZON_SAGE_WORK_ROOT"], DAG_ID).iterdir())  # removed after archiving
 
-    run, states = _run(orders_dag, run_conf={"download_from": "2026-11-16T12:00:00Z",
+    run, states = run_dag(orders_dag, run_conf={"download_from": "2026-11-16T12:00:00Z",
                                              "download_to": "2026-11-19T12:00:00Z"})
     assert run.state == "success", states
     union = _window_orders(sandbox, "2026-11-15T00:00:00Z", "2026-11-19T12:00:00Z")
@@ -81,7 +75,7 @@ def test_consecutive_intervals_import_the_union_once(orders_dag, sandbox_server,
     duplicates = []
     for day in (17, 18, 19, 20):
         sandbox.configure({"clock": f"2026-11-{day}T01:00:00Z"})  # Amazon as it was just after the interval
-        run, states = _run(orders_dag, logical_date=datetime(2026, 11, day, tzinfo=UTC))
+        run, states = run_dag(orders_dag, logical_date=datetime(2026, 11, day, tzinfo=UTC))
         assert run.state == "success", states
         assert run.data_interval_start == datetime(2026, 11, day - 1, tzinfo=UTC)
         counts = run.get_task_instance("import_sales_orders").xcom_pull(task_ids="import_sales_orders", key="counts")
@@ -96,9 +90,9 @@ def test_consecutive_intervals_import_the_union_once(orders_dag, sandbox_server,
 
 def test_rerunning_the_same_window_is_harmless(orders_dag, sandbox_server, company) -> None:
     conf = {"download_from": "2026-11-15T00:00:00Z", "download_to": "2026-11-20T00:00:00Z"}
-    _run(orders_dag, run_conf=conf)
+    run_dag(orders_dag, run_conf=conf)
     before = sage_rows(company, "SELECT * FROM SALES_ORDER ORDER BY ORDER_NUMBER")
-    run, states = _run(orders_dag, run_conf=conf)
+    run, states = run_dag(orders_dag, run_conf=conf)
     assert run.state == "success", states
     assert sage_rows(company, "SELECT * FROM SALES_ORDER ORDER BY ORDER_NUMBER") == before
     counts = run.get_task_instance("import_sales_orders").xcom_pull(task_ids="import_sales_orders", key="counts")
@@ -114,7 +108,7 @@ def test_a_failed_import_keeps_its_files_and_retries_alone(orders_dag, sandbox_s
     other_user = sqlite3.connect(company)
     other_user.execute("BEGIN EXCLUSIVE")
     try:
-        run, states = _run(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
+        run, states = run_dag(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
                                                  "download_to": "2026-11-20T00:00:00Z"})
     finally:
         other_user.rollback()
@@ -161,7 +155,7 @@ def test_archive_to_s3_through_the_aws_connection(orders_dag, sandbox_server, co
         client = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-2",
                               aws_access_key_id="testing", aws_secret_access_key="testing")
         client.create_bucket(Bucket="seller-archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
-        run, states = _run(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
+        run, states = run_dag(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
                                                  "download_to": "2026-11-17T00:00:00Z"})
         assert run.state == "success", states
         uri = run.get_task_instance("archive_workflow_data").xcom_pull(task_ids="archive_workflow_data")

@@ -7,7 +7,7 @@ from datetime import timedelta
 from airflow.sdk import DAG, Param
 
 from amazon_sage import settings
-from amazon_sage.dag_factories.defaults import dag_arguments
+from amazon_sage.dag_factories.defaults import dag_arguments, window_params
 from amazon_sage.operators.archive import ArchiveWorkflowDataOperator
 from amazon_sage.operators.auto_mapper import AutoMapperOperator
 from amazon_sage.operators.download_orders import AmazonDownloadOrdersOperator
@@ -72,12 +72,8 @@ def orders_dag() -> DAG:
         **dag_arguments(schedule_setting="ORDERS_SCHEDULE", tags=["orders"], run_timeout=timedelta(hours=6),
                         task_timeout=timedelta(hours=2)),
         params={
-            "download_from": Param(None, type=["null", "string"], format="date-time",
-                                   description="Download orders updated from this time (UTC). "
-                                               "Empty: the run's interval."),
-            "download_to": Param(None, type=["null", "string"], format="date-time",
-                                 description="...up to this time (capped at now − 2 minutes). "
-                                             "Empty: the interval's end."),
+            **window_params("download_from", "download_to", what="Download orders updated",
+                            end_note=" (capped at now − 2 minutes)"),
             "order_statuses": Param(settings.get_list("ORDER_STATUSES"), type="array",
                                     items={"type": "string", "enum": STATUSES},
                                     description="Fulfilment statuses to import into Sage."),
