@@ -239,3 +239,23 @@ def test_a_lost_answer_is_settled_by_reading_amazon_never_by_sending_again(sage_
     notes = {k: r.findtext("confirmation/note") for k, r in _records(retry.success_file).items()}
     assert "earlier try" in notes[taken["orderId"]] and notes[lost["orderId"]] is None  # its file lists both
     assert_confirmed_exactly_once(company, sandbox, [taken, lost])
+
+
+def test_a_despatch_is_confirmed_in_its_orders_own_marketplace(company, product_env, tmp_path, monkeypatch) -> None:
+    """A connection serving UK and DE: a DE order's shipment goes to confirmShipment with DE's marketplace id."""
+    from sandbox.airflow_env import sp_api_connection
+    from sandbox.order_generator import generate_orders
+    from sandbox.sp_api_server import Sandbox, SandboxServer
+    from tests.helpers import ORDERS_START
+
+    monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_ACCOUNTS", "EUR=AMAZONEU")
+    monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_TAX", "DE=T20:19")
+    with SandboxServer(Sandbox(generate_orders(60, ORDERS_START, marketplaces=("UK", "DE")))) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT",
+                           sp_api_connection(server.url, "Atzr|de-despatch", marketplace="UK,DE"))
+        orders = import_unshipped_orders(server.sandbox, tmp_path / "import")
+        german = next(o for o in orders if o["salesChannel"]["marketplaceId"] == "A1PA6795UKMFR9")
+        despatch_order(company, german["orderId"], courier="DHL", consignment="DHL-DE-1", when=at(9))
+        result = _export_map_confirm(company, tmp_path / "run")
+        assert result.counts().records_out == 1
+        assert_confirmed_exactly_once(company, server.sandbox, [german])

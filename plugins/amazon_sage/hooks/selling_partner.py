@@ -304,8 +304,11 @@ class SellingPartnerHook(BaseHook):
                                    "unreadable. The task will retry.")
         return order
 
-    def confirm_shipment(self, order_id: str, package_detail: dict[str, Any]) -> None:
-        """confirmShipment of one package for the connection's marketplace. Never repeated blindly.
+    def confirm_shipment(self, order_id: str, package_detail: dict[str, Any],
+                         marketplace_id: str | None = None) -> None:
+        """confirmShipment of one package in the order's marketplace (default: the connection's first).
+
+        Never repeated blindly.
 
         Amazon's refusal (400, 404, 409) raises ``ShipmentRefused`` with Amazon's message. Retried
         only when Amazon certainly did not act (429, no connection made); a 5xx, a timeout, a
@@ -322,8 +325,9 @@ class SellingPartnerHook(BaseHook):
 
         def send() -> Any:
             try:
-                return self._orders_v0.confirm_shipment(order_id, marketplaceId=self.marketplace.marketplace_id,
-                                                        packageDetail=package_detail)
+                return self._orders_v0.confirm_shipment(
+                    order_id, marketplaceId=marketplace_id or self.marketplace.marketplace_id,
+                    packageDetail=package_detail)
             except (SellingApiBadRequestException, SellingApiNotFoundException,
                     SellingApiStateConflictException) as exc:
                 raise ShipmentRefused(f"{getattr(exc, 'message', exc)} (code {getattr(exc, 'amzn_code', '?')})") \

@@ -72,8 +72,10 @@ class AmazonShipments(Protocol):
     def get_order(self, order_id: str, included_data: list[str]) -> dict[str, Any] | None:
         """getOrder v2026-01-01; None when Amazon does not know the order."""
 
-    def confirm_shipment(self, order_id: str, package_detail: dict[str, Any]) -> None:
-        """confirmShipment; :class:`ShipmentRefused` on a refusal, ``SpApiOutcomeUnknown`` on a lost answer."""
+    def confirm_shipment(self, order_id: str, package_detail: dict[str, Any],
+                         marketplace_id: str | None = None) -> None:
+        """confirmShipment in the order's marketplace; :class:`ShipmentRefused` on a refusal, ``SpApiOutcomeUnknown``
+        on a lost answer."""
 
 
 @dataclass
@@ -233,7 +235,7 @@ class _Confirmer:
         if problem:
             self.fail(record, order_id, problem)
             return
-        self._send(record, order_id, planned)
+        self._send(record, order_id, planned, (order.get("salesChannel") or {}).get("marketplaceId"))
 
     def _confirmed_by_an_earlier_try(self, record: etree._Element, order_id: str, order: dict[str, Any]) -> bool:
         """A package this run's journal intended and Amazon now shows, but no file recorded (a killed try)."""
@@ -244,10 +246,10 @@ class _Confirmer:
                 return True
         return False
 
-    def _send(self, record: etree._Element, order_id: str, planned: Planned) -> None:
+    def _send(self, record: etree._Element, order_id: str, planned: Planned, marketplace_id: str | None) -> None:
         self.journal.record(order_id, planned)
         try:
-            self.amazon.confirm_shipment(order_id, package_detail(record, planned))
+            self.amazon.confirm_shipment(order_id, package_detail(record, planned), marketplace_id)
         except ShipmentRefused as exc:
             self.fail(record, order_id, f"Amazon refused the shipment: {exc}")
             return
