@@ -97,25 +97,39 @@ def _advance_last_window(session: Session, window: Any) -> None:
 
 
 def record_outcome(dag_run: DagRun, *, succeeded: bool) -> None:
-    """Write the notes of a finished run and, when it succeeded, advance the rolling Download From."""
+    """Write the notes of a finished run and, when it succeeded, advance the rolling Download From.
+
+    The scheduler and the API server hand over a run attached to their session: the changes go into
+    that session and are committed with the run's state. ``dag.test()`` hands over a detached run
+    (it merges it back afterwards): the changes then go through a session of their own, committed here.
+    """
     from sqlalchemy.orm import object_session
 
+    session = object_session(dag_run)
+    try:
+        if session is not None:
+            _record(session, dag_run, succeeded)
+            return
+        from airflow.utils.session import create_session
+
+        with create_session() as own:
+            attached = own.get(type(dag_run), dag_run.id)
+            if attached is not None:
+                _record(own, attached, succeeded)
+    except Exception:  # the run's outcome stands whatever happens here
+        log.exception("Could not record the outcome of run %s of %s", dag_run.run_id, dag_run.dag_id)
+
+
+def _record(session: Session, dag_run: DagRun, succeeded: bool) -> None:
+    # Only reads, attribute changes and one added Variable, flushed with the caller's own changes. No SAVEPOINT,
+    # which SQLite through pysqlite does not keep reliably.
     from amazon_sage.core.orders.last_window import WINDOW_KEY
     from amazon_sage.core.run_notes import FAILED_RECORDS_KEY
 
-    session = object_session(dag_run)
-    if session is None:  # every caller in Airflow 3.3 hands over a run attached to its session
-        log.warning("Run %s has no database session: its notes are not updated", dag_run.run_id)
-        return
-    # Only reads, attribute changes and one added Variable: they are flushed with the run's own changes by its
-    # caller. No SAVEPOINT, which SQLite through pysqlite does not keep reliably.
-    try:
-        published = _published(session, dag_run, [FAILED_RECORDS_KEY, WINDOW_KEY])
-        failed = {task_id: value for task_id, key, value in published if key == FAILED_RECORDS_KEY}
-        if failed:
-            _write_notes(session, dag_run, failed)
-        windows = [value for _, key, value in published if key == WINDOW_KEY]
-        if succeeded and windows:
-            _advance_last_window(session, windows[0])
-    except Exception:  # the run's outcome stands whatever happens here
-        log.exception("Could not record the outcome of run %s of %s", dag_run.run_id, dag_run.dag_id)
+    published = _published(session, dag_run, [FAILED_RECORDS_KEY, WINDOW_KEY])
+    failed = {task_id: value for task_id, key, value in published if key == FAILED_RECORDS_KEY}
+    if failed:
+        _write_notes(session, dag_run, failed)
+    windows = [value for _, key, value in published if key == WINDOW_KEY]
+    if succeeded and windows:
+        _advance_last_window(session, windows[0])
