@@ -52,15 +52,18 @@ PROJECT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(PROJECT / "plugins"), str(PROJECT)]
 
 from amazon_sage.connection_form import EXTRA_FIELDS, UI_FIELD_BEHAVIOUR  # noqa: E402
+from amazon_sage.core.orders.last_window import VARIABLE as LAST_WINDOW_VARIABLE  # noqa: E402
 from sandbox.airflow_env import airflow_environment  # noqa: E402
 from sandbox.order_generator import generate_orders  # noqa: E402
 from sandbox.sample_company import create_company, odbc_connection_string  # noqa: E402
 from sandbox.sp_api_server import Sandbox, SandboxServer  # noqa: E402
+from tests.helpers import latest_versions  # noqa: E402
 from tests.operate.browser import logged_in_chromium  # noqa: E402
 from tests.operate.connection_form_ui import add_connection_in_the_form, read_through_the_hook  # noqa: E402
 from tests.operate.provider_install import install_provider  # noqa: E402
 
 ORDERS_START = datetime(2026, 11, 16, tzinfo=timezone.utc)
+RETRIED = ("2026-11-19T12:00:00Z", "2026-11-21T00:00:00Z")  # the window of the run whose import is retried
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 DAG_IDS = ("amazon_orders_to_sage", "sage_stock_to_amazon_inventory", "sage_stock_to_amazon_prices")
 
@@ -145,8 +148,8 @@ class RunningAirflow:
         answer = self.client.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False})
         answer.raise_for_status()
 
-    def trigger(self, dag_id: str, conf: dict) -> str:
-        answer = self.client.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
+    def trigger(self, dag_id: str, conf: dict, logical_date: str | None = None) -> str:
+        answer = self.client.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": logical_date, "conf": conf})
         answer.raise_for_status()
         return answer.json()["dag_run_id"]
 
@@ -201,6 +204,19 @@ def expected_ids(sandbox: Sandbox, after: str, before: str) -> set[str]:
             if all(i["product"]["sellerSku"] != "GIFTSET-AFTERNOON-TEA" for i in o["orderItems"])}
 
 
+def gift_set_ids(sandbox: Sandbox, after: str, before: str) -> set[str]:
+    """The orders of the window that fail in the import: the gift set's SKU is not in Sage."""
+    return {o["orderId"] for o in downloadable_orders(sandbox, after, before)} - expected_ids(sandbox, after, before)
+
+
+def task_log(airflow: RunningAirflow, dag_id: str, run_id: str, task_id: str) -> str:
+    """The task's log as the UI shows it (REST API v2, first try)."""
+    answer = airflow.client.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/1",
+                                headers={"Accept": "application/json"})
+    answer.raise_for_status()
+    return json.dumps(answer.json()["content"])
+
+
 def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> None:
     airflow.wait_for_dags()
     print("1. Trigger each DAG through the REST API v2", flush=True)
@@ -240,8 +256,7 @@ def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> None:
     locker = sqlite3.connect(company)
     locker.execute("BEGIN EXCLUSIVE")
     try:
-        run_id = airflow.trigger("amazon_orders_to_sage", {"download_from": "2026-11-19T12:00:00Z",
-                                                           "download_to": "2026-11-21T00:00:00Z"})
+        run_id = airflow.trigger("amazon_orders_to_sage", {"download_from": RETRIED[0], "download_to": RETRIED[1]})
         check(airflow.wait_task("amazon_orders_to_sage", run_id, "import_sales_orders", {"failed"}) == "failed",
               "the import failed while Sage was locked")
     finally:
@@ -268,6 +283,50 @@ def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> None:
           f"the report shows the retried import's counts ({counts['out']} imported, "
           f"{counts['duplicates']} already in Sage from the overlap)")
 
+    print("5. A run with failed orders completes with errors, and its note names them", flush=True)
+    first_run, failed = runs[DAG_IDS[0]], gift_set_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-17T00:00:00Z")
+    noun = "order" if len(failed) == 1 else "orders"
+    run = airflow.client.get(f"/api/v2/dags/{DAG_IDS[0]}/dagRuns/{first_run}").json()
+    check(bool(failed) and run["state"] == "success"
+          and run["note"].startswith(f"Completed with errors: {len(failed)} {noun} failed: ")
+          and set(run["note"].split("failed: ")[1].split(" (")[0].split(" and ")[0].split(", ")) <= failed,
+          f"the first run succeeded with the note {run['note'][:80]!r}…, naming its failed gift-set orders")
+    ti = airflow.client.get(f"/api/v2/dags/{DAG_IDS[0]}/dagRuns/{first_run}/taskInstances/import_sales_orders").json()
+    check(ti["state"] == "success" and ti["note"].startswith(f"{len(failed)} {noun} failed: "),
+          f"Import Sales Orders succeeded with the note {ti['note']!r}")
+    retried, retried_failed = airflow.client.get(f"/api/v2/dags/{DAG_IDS[0]}/dagRuns/{run_id}").json(), \
+        gift_set_ids(sandbox, *RETRIED)
+    check(retried["note"].startswith(f"Completed with errors: {len(retried_failed)} ") if retried_failed
+          else retried["note"] is None, "the run whose import was cleared and retried carries its own note")
+
+    print("6. A manual run with no window imports the orders placed since the last window", flush=True)
+    variable = airflow.client.get(f"/api/v2/variables/{LAST_WINDOW_VARIABLE}").json()
+    check(variable["value"] == "2026-11-21T00:00:00Z",
+          "the rolling Download From is where the last successful window ended (the retried run's)")
+    placed = latest_versions(generate_orders(8, datetime(2026, 11, 23, tzinfo=timezone.utc), days=1, seed=2311))
+    for order in placed:
+        order["orderId"] = "203-" + order["orderId"][4:]  # never one of the first 120
+    sandbox.add_versions(placed)
+    before = set(sage_order_ids(company))
+    new = expected_ids(sandbox, "2026-11-21T00:00:00Z", "2099-01-01T00:00:00Z")
+    placed_ids = new & {o["orderId"] for o in placed}
+    check(bool(placed_ids) and not placed_ids & before,
+          f"{len(placed_ids)} importable orders were placed since the last window, none in Sage yet")
+    # As the UI's trigger button sends it: a logical date of now, and the form left as it is.
+    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    rolling = airflow.trigger(DAG_IDS[0], {}, logical_date=now)
+    check(airflow.wait(DAG_IDS[0], rolling, {"success", "failed"}) == "success", "the manual run succeeded")
+    ids = sage_order_ids(company)
+    check(set(ids) == before | new and len(ids) == len(set(ids)),
+          f"it imported the {len(placed_ids)} orders placed since the last window (and nothing older), each once")
+    moved = airflow.client.get(f"/api/v2/variables/{LAST_WINDOW_VARIABLE}").json()["value"]
+    check(moved[:10] == now[:10], f"the rolling Download From moved on to now − 2 minutes ({moved})")
+    log = task_log(airflow, DAG_IDS[0], rolling, "download_orders")
+    check("from the end of the last successful window" in log and "2026-11-21T00:00:00Z" in log,
+          "the download's log says where the window started")
+    check("Archive Workflow Data summary: " in task_log(airflow, DAG_IDS[0], rolling, "archive_workflow_data"),
+          "the archive's log, as the UI shows it, ends with its summary line")
+
 
 def screenshots(airflow: RunningAirflow, driver: Any, folder: Path) -> list[Path]:
     """Grid views of the three DAGs and the run report, through the logged-in headless Chromium ``driver``."""
@@ -282,7 +341,38 @@ def screenshots(airflow: RunningAirflow, driver: Any, folder: Path) -> list[Path
         driver.save_screenshot(str(path))
         shots.append(path)
     check("Import Sales Orders" in driver.page_source, "the report page renders with its phases")
+    shots.append(run_list(airflow, driver, folder))
+    shots += trigger_form(airflow, driver, folder)
     return shots
+
+
+def run_list(airflow: RunningAirflow, driver: Any, folder: Path) -> Path:
+    """The orders DAG's run list: the run with failed orders shows its note."""
+    driver.get(f"{airflow.api}/dags/{DAG_IDS[0]}/runs")
+    time.sleep(6)
+    path = folder / "runs_amazon_orders_to_sage.png"
+    driver.save_screenshot(str(path))
+    check("Completed with errors" in driver.page_source, "the run list shows the note of the run with failed orders")
+    return path
+
+
+def trigger_form(airflow: RunningAirflow, driver: Any, folder: Path) -> list[Path]:
+    """The orders DAG's trigger form: titles in the seller's words, the statuses as a multi-select."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{airflow.api}/dags/{DAG_IDS[0]}")
+    time.sleep(5)
+    [button] = [b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Trigger"][:1]
+    button.click()
+    time.sleep(3)
+    paths = [folder / "trigger_form_amazon_orders_to_sage.png"]
+    driver.save_screenshot(str(paths[0]))
+    page = driver.page_source
+    for text in ("Download from", "Download to", "Order statuses to import", "rolling Download From"):
+        check(text in page, f"the trigger form shows {text!r}")
+    check(all(label in page for label in ("Unshipped", "Partially shipped", "Shipped")),
+          "the form's multi-select holds the default statuses by their Seller Central names")
+    return paths
 
 
 FORM_CONN_ID = "amazon_sp_api_form"

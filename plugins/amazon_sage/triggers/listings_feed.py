@@ -46,7 +46,8 @@ class ListingsFeedTrigger(BaseTrigger):
         """The state of this trigger's task instance if it has finished; None while it waits, or if unknown."""
         ti = getattr(self, "task_instance", None)  # set by the triggerer; None when dag.test() runs us inline
         if ti is None:
-            return None
+            # In a triggerer (which sets trigger_id) a trigger without a task instance has nobody to resume.
+            return "no task instance" if getattr(self, "trigger_id", None) is not None else None
         from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
         from asgiref.sync import sync_to_async
 
@@ -66,8 +67,8 @@ class ListingsFeedTrigger(BaseTrigger):
         if finished:
             ti = self.task_instance
             self.log.info("Not waiting on feeds %s: %s of run %s has already finished (%s); this wait was left "
-                          "over (e.g. by `airflow dags test`)", ", ".join(self.feed_ids), ti.task_id, ti.run_id,
-                          finished)
+                          "over (e.g. by `airflow dags test`)", ", ".join(self.feed_ids),
+                          getattr(ti, "task_id", "the task"), getattr(ti, "run_id", "?"), finished)
             yield TriggerEvent({"status": "stale", "state": finished})
             return
         hook = SellingPartnerHook(self.sp_api_conn_id)
