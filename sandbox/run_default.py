@@ -2,8 +2,10 @@
 
 It prepares ``var/`` in the project: an Airflow home on SQLite, the sample Sage company and
 the archive folder; starts the SP-API sandbox with generated orders from the last few days;
-runs ``airflow dags test`` for ``amazon_orders_to_sage`` over that window, then for
-``sage_stock_to_amazon_inventory`` and ``sage_stock_to_amazon_prices`` (export mode All);
+runs ``airflow dags test --use-executor`` (beside an API server and a triggerer it starts and
+stops, so that every task's log is in the UI: :mod:`sandbox.logged_runs`) for
+``amazon_orders_to_sage`` over that window, then for ``sage_stock_to_amazon_inventory`` and
+``sage_stock_to_amazon_prices`` (export mode All);
 then prints each run's archive, its success and fail files (copied out of the archive),
 what landed in Sage and what the sandbox's Amazon listings now hold.
 
@@ -30,6 +32,7 @@ sys.path.insert(0, str(PROJECT / "plugins"))  # the product's helpers, as Airflo
 
 from amazon_sage.core.files import atomic_output
 from sandbox.airflow_env import airflow_environment
+from sandbox.logged_runs import airflow_services, run_logged
 from sandbox.order_generator import generate_orders
 from sandbox.sample_company import create_company, odbc_connection_string
 from sandbox.sp_api_server import Sandbox, SandboxServer
@@ -125,9 +128,10 @@ def main() -> None:
         conf = {"amazon_orders_to_sage": {"download_from": (start - timedelta(hours=1)).isoformat()},
                 "sage_stock_to_amazon_inventory": {"export_mode": "All"},
                 "sage_stock_to_amazon_prices": {"export_mode": "All"}}
-        for dag_id in DAGS:
-            print(f"Running DAG {dag_id} ...", flush=True)
-            airflow(env, "dags", "test", dag_id, "--conf", json.dumps(conf[dag_id]), log=log)
+        with airflow_services(env, home) as services:  # each task's log in the UI, feed waits in a triggerer
+            for dag_id in DAGS:
+                print(f"Running DAG {dag_id} ...", flush=True)
+                run_logged(airflow, services, dag_id, json.dumps(conf[dag_id]), log)
         calls = dict(sandbox.state.calls)
         listings = {sku: (listing.quantity, listing.price) for sku, listing in sandbox.feeds_state.listings.items()}
 

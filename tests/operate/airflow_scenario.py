@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +204,10 @@ def expected_ids(sandbox: Sandbox, after: str, before: str) -> set[str]:
             if all(i["product"]["sellerSku"] != "GIFTSET-AFTERNOON-TEA" for i in o["orderItems"])}
 
 
+def zulu(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def gift_set_ids(sandbox: Sandbox, after: str, before: str) -> set[str]:
     """The orders of the window that fail in the import: the gift set's SKU is not in Sage."""
     return {o["orderId"] for o in downloadable_orders(sandbox, after, before)} - expected_ids(sandbox, after, before)
@@ -217,7 +221,8 @@ def task_log(airflow: RunningAirflow, dag_id: str, run_id: str, task_id: str) ->
     return json.dumps(answer.json()["content"])
 
 
-def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> None:
+def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> str:
+    """Run every step; return the id of the orders run with failed orders (for the screenshots)."""
     airflow.wait_for_dags()
     print("1. Trigger each DAG through the REST API v2", flush=True)
     runs = {
@@ -300,35 +305,43 @@ def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> None:
           else retried["note"] is None, "the run whose import was cleared and retried carries its own note")
 
     print("6. A manual run with no window imports the orders placed since the last window", flush=True)
+    # Every successful window counts: the retried run's, and the scheduled run the unpaused DAG made for the last day.
+    scheduled = [r["data_interval_end"] for r in airflow.client.get(f"/api/v2/dags/{DAG_IDS[0]}/dagRuns", params={
+        "run_type": "scheduled", "state": "success"}).json()["dag_runs"]]
+    mark = max([RETRIED[1]] + [zulu(datetime.fromisoformat(end.replace("Z", "+00:00"))) for end in scheduled])
     variable = airflow.client.get(f"/api/v2/variables/{LAST_WINDOW_VARIABLE}").json()
-    check(variable["value"] == "2026-11-21T00:00:00Z",
-          "the rolling Download From is where the last successful window ended (the retried run's)")
-    placed = latest_versions(generate_orders(8, datetime(2026, 11, 23, tzinfo=timezone.utc), days=1, seed=2311))
-    for order in placed:
-        order["orderId"] = "203-" + order["orderId"][4:]  # never one of the first 120
+    check(variable["value"] == mark, f"the rolling Download From is where the last successful window ended ({mark})")
+    start = datetime.fromisoformat(mark.replace("Z", "+00:00"))
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    placed = latest_versions(generate_orders(8, start, days=1, seed=2311))
+    for number, order in enumerate(placed, 1):  # placed between that end and now − 3 minutes, with new ids
+        order["orderId"] = "203-" + order["orderId"][4:]
+        order["createdTime"] = order["lastUpdatedTime"] = zulu(start + (now - timedelta(minutes=3) - start) * number
+                                                               / (len(placed) + 1))
     sandbox.add_versions(placed)
     before = set(sage_order_ids(company))
-    new = expected_ids(sandbox, "2026-11-21T00:00:00Z", "2099-01-01T00:00:00Z")
+    new = expected_ids(sandbox, mark, "2099-01-01T00:00:00Z")
     placed_ids = new & {o["orderId"] for o in placed}
     check(bool(placed_ids) and not placed_ids & before,
           f"{len(placed_ids)} importable orders were placed since the last window, none in Sage yet")
     # As the UI's trigger button sends it: a logical date of now, and the form left as it is.
-    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-    rolling = airflow.trigger(DAG_IDS[0], {}, logical_date=now)
+    rolling = airflow.trigger(DAG_IDS[0], {}, logical_date=now.isoformat())
     check(airflow.wait(DAG_IDS[0], rolling, {"success", "failed"}) == "success", "the manual run succeeded")
     ids = sage_order_ids(company)
     check(set(ids) == before | new and len(ids) == len(set(ids)),
           f"it imported the {len(placed_ids)} orders placed since the last window (and nothing older), each once")
     moved = airflow.client.get(f"/api/v2/variables/{LAST_WINDOW_VARIABLE}").json()["value"]
-    check(moved[:10] == now[:10], f"the rolling Download From moved on to now − 2 minutes ({moved})")
+    check(moved > mark and moved >= zulu(now - timedelta(minutes=2, seconds=10)),
+          f"the rolling Download From moved on to now − 2 minutes ({moved})")
     log = task_log(airflow, DAG_IDS[0], rolling, "download_orders")
-    check("from the end of the last successful window" in log and "2026-11-21T00:00:00Z" in log,
+    check("from the end of the last successful window" in log and mark in log,
           "the download's log says where the window started")
     check("Archive Workflow Data summary: " in task_log(airflow, DAG_IDS[0], rolling, "archive_workflow_data"),
           "the archive's log, as the UI shows it, ends with its summary line")
+    return first_run
 
 
-def screenshots(airflow: RunningAirflow, driver: Any, folder: Path) -> list[Path]:
+def screenshots(airflow: RunningAirflow, driver: Any, folder: Path, first_run: str) -> list[Path]:
     """Grid views of the three DAGs and the run report, through the logged-in headless Chromium ``driver``."""
     folder.mkdir(parents=True, exist_ok=True)
     shots = []
@@ -341,19 +354,32 @@ def screenshots(airflow: RunningAirflow, driver: Any, folder: Path) -> list[Path
         driver.save_screenshot(str(path))
         shots.append(path)
     check("Import Sales Orders" in driver.page_source, "the report page renders with its phases")
-    shots.append(run_list(airflow, driver, folder))
+    shots += run_with_errors(airflow, driver, folder, first_run)
     shots += trigger_form(airflow, driver, folder)
     return shots
 
 
-def run_list(airflow: RunningAirflow, driver: Any, folder: Path) -> Path:
-    """The orders DAG's run list: the run with failed orders shows its note."""
-    driver.get(f"{airflow.api}/dags/{DAG_IDS[0]}/runs")
-    time.sleep(6)
-    path = folder / "runs_amazon_orders_to_sage.png"
-    driver.save_screenshot(str(path))
-    check("Completed with errors" in driver.page_source, "the run list shows the note of the run with failed orders")
-    return path
+def run_with_errors(airflow: RunningAirflow, driver: Any, folder: Path, run_id: str) -> list[Path]:
+    """The run list (all green), then the run with failed orders and its import, each showing its note.
+
+    Airflow 3.3's run list has no note column; the run's page and the task instance's page show the note.
+    """
+    from urllib.parse import quote
+
+    pages = {"runs_amazon_orders_to_sage": (f"{airflow.api}/dags/{DAG_IDS[0]}/runs", None),
+             "run_with_failed_orders": (f"{airflow.api}/dags/{DAG_IDS[0]}/runs/{quote(run_id)}",
+                                        "Completed with errors: "),
+             "import_with_failed_orders": (f"{airflow.api}/dags/{DAG_IDS[0]}/runs/{quote(run_id)}/tasks/"
+                                           "import_sales_orders", " failed: 202-")}
+    paths = []
+    for name, (url, expected) in pages.items():
+        driver.get(url)
+        time.sleep(6)
+        paths.append(folder / f"{name}.png")
+        driver.save_screenshot(str(paths[-1]))
+        if expected:
+            check(expected in driver.page_source, f"the page {name} shows the note {expected!r}…")
+    return paths
 
 
 def trigger_form(airflow: RunningAirflow, driver: Any, folder: Path) -> list[Path]:
@@ -474,11 +500,11 @@ def run_pass(topology: str, keep: bool) -> Path:
             subprocess.run([sys.executable, "-m", "amazon_sage.cli.pools"], env=env, check=True,
                            stdout=subprocess.DEVNULL)
             airflow.start()
-            scenario(airflow, sandbox, company)
+            first_run = scenario(airflow, sandbox, company)
             if topology == "local":
                 artifacts = PROJECT / ".ci" / "artifacts"
                 with logged_in_chromium(airflow.api, airflow.token) as driver:
-                    shots = screenshots(airflow, driver, artifacts)
+                    shots = screenshots(airflow, driver, artifacts, first_run)
                     shots += connection_form(airflow, driver, sandbox, server.url, artifacts)
                 for shot in shots:
                     print(f"  screenshot: {shot}", flush=True)
