@@ -78,3 +78,18 @@ def test_the_product_rewrites_only_its_own_notes() -> None:
     assert is_product_note(run_note([("Upload Price Feed", failed_records("SKUs", ["MUG-RED-01"]))]))
     assert is_product_note(phase_note(failed_records("SKUs", ["MUG-RED-01"])))
     assert not is_product_note("Checked by Sam: the 2 failed orders are test orders")
+
+
+def test_the_trigger_form_speaks_the_seller_s_words(airflow_db) -> None:
+    from tests.helpers import parse_dags
+
+    dag = parse_dags()["amazon_orders_to_sage"]
+    params = {name: dag.params.get_param(name) for name in ("download_from", "download_to", "order_statuses")}
+    assert [p.schema["title"] for p in params.values()] == ["Download from", "Download to", "Order statuses to import"]
+    assert "rolling Download From" in params["download_from"].description
+    assert "now − 2 minutes" in params["download_to"].description
+    statuses = params["order_statuses"].schema
+    # The UI draws a multi-select for an array with examples; values_display gives Seller Central's names.
+    assert statuses["type"] == "array" and statuses["examples"] == statuses["items"]["enum"]
+    assert set(statuses["examples"]) >= {"UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED", "PENDING", "CANCELLED"}
+    assert statuses["values_display"]["PARTIALLY_SHIPPED"] == "Partially shipped"

@@ -69,11 +69,11 @@ def orders_dag() -> DAG:
                             "It must be later than 'Download from'."),
             "order_statuses": Param(
                 settings.get_list("ORDER_STATUSES"), type="array", title="Order statuses to import",
-                description="Import orders in these statuses into Sage. Pending orders have no prices yet; "
+                description="Import orders in these statuses into Sage (none chosen: the ORDER_STATUSES setting). "
+                            "Pending orders have no prices yet; "
                             "with WATCH_CANCELLATIONS on, cancelled ones are downloaded anyway, so a cancellation "
                             "of an order already in Sage is reported.",
-                items={"type": "string", "enum": STATUSES}, examples=STATUSES, values_display=STATUS_LABELS,
-                minItems=1, uniqueItems=True),
+                items={"type": "string", "enum": STATUSES}, examples=STATUSES, values_display=STATUS_LABELS),
         },
     ) as dag:
         download = AmazonDownloadOrdersOperator(
