@@ -360,18 +360,31 @@ def screenshots(airflow: RunningAirflow, driver: Any, folder: Path, first_run: s
 
 
 def run_with_errors(airflow: RunningAirflow, driver: Any, folder: Path, run_id: str) -> list[Path]:
-    """The run list (all green), then the run with failed orders and its import, each showing its note.
+    """The run list (all green; the run's Note button opens its note), the run's page and its import's page.
 
-    Airflow 3.3's run list has no note column; the run's page and the task instance's page show the note.
+    Airflow 3.3's run list has no note column: a run with a note has a filled Note icon in its row.
     """
     from urllib.parse import quote
 
-    pages = {"runs_amazon_orders_to_sage": (f"{airflow.api}/dags/{DAG_IDS[0]}/runs", None),
-             "run_with_failed_orders": (f"{airflow.api}/dags/{DAG_IDS[0]}/runs/{quote(run_id)}",
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{airflow.api}/dags/{DAG_IDS[0]}/runs")
+    time.sleep(6)
+    paths = [folder / "runs_amazon_orders_to_sage.png"]
+    driver.save_screenshot(str(paths[-1]))  # every run green
+    driver.execute_script("for (const e of document.querySelectorAll('div')) {"  # to the actions column
+                          "  if (e.scrollWidth > e.clientWidth + 5) e.scrollLeft = e.scrollWidth; }")
+    row = driver.find_element(By.XPATH, f"//tr[.//a[contains(@href, '{quote(run_id)}')]]")
+    [note] = [b for b in row.find_elements(By.TAG_NAME, "button") if b.get_attribute("aria-label") == "Note"]
+    note.click()  # its Note icon is filled; it opens the note
+    time.sleep(2)
+    paths.append(folder / "runs_note_of_the_run_with_failed_orders.png")
+    driver.save_screenshot(str(paths[-1]))
+    check("Completed with errors: " in driver.page_source, "in the run list, the run's Note button shows its note")
+    pages = {"run_with_failed_orders": (f"{airflow.api}/dags/{DAG_IDS[0]}/runs/{quote(run_id)}",
                                         "Completed with errors: "),
              "import_with_failed_orders": (f"{airflow.api}/dags/{DAG_IDS[0]}/runs/{quote(run_id)}/tasks/"
                                            "import_sales_orders", " failed: 202-")}
-    paths = []
     for name, (url, expected) in pages.items():
         driver.get(url)
         time.sleep(6)
@@ -398,6 +411,14 @@ def trigger_form(airflow: RunningAirflow, driver: Any, folder: Path) -> list[Pat
         check(text in page, f"the trigger form shows {text!r}")
     check(all(label in page for label in ("Unshipped", "Partially shipped", "Shipped")),
           "the form's multi-select holds the default statuses by their Seller Central names")
+    [statuses] = driver.find_elements(By.CSS_SELECTOR, "input[role='combobox']")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", statuses)
+    statuses.click()  # open its list
+    time.sleep(1)
+    paths.append(folder / "trigger_form_order_statuses.png")
+    driver.save_screenshot(str(paths[-1]))
+    check(all(label in driver.page_source for label in ("Pending (not yet paid)", "Cancelled", "Unfulfillable")),
+          "the multi-select offers the other statuses")
     return paths
 
 
