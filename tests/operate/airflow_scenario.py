@@ -15,9 +15,16 @@ On each topology it:
 3. locks the Sage company so that an orders run's import fails, releases the lock, clears
    only that task through the REST API, and checks it succeeds without downloading again;
 4. checks the run report plugin answers with real counts behind the login;
-5. takes headless Chromium screenshots of each DAG's grid and of the run report into
-   ``.ci/artifacts/`` (local topology);
-6. adds an Amazon SP-API connection through the UI's Admin > Connections form, checks the form's
+5. checks that the run with failed (gift-set) orders succeeded with a note naming them, on the run
+   and on its Import Sales Orders, written by the product's listener in the scheduler;
+6. adds orders placed after the last successful window, triggers a manual run with the form left
+   as it is (a logical date of now, as the UI's button sends), and checks it imports exactly those,
+   moves the rolling Download From on and says so in its log, and that the archive's log ends with
+   its summary line;
+7. takes headless Chromium screenshots of each DAG's grid, the run report, the run list with the
+   failed run's note opened, that run's and its import's pages with their notes, and the trigger
+   form with its statuses list open, into ``.ci/artifacts/`` (local topology);
+8. adds an Amazon SP-API connection through the UI's Admin > Connections form, checks the form's
    labelled fields, and reads the saved connection back through ``SellingPartnerHook``, down to a
    download from the sandbox with it (local topology; screenshots of the form too).
 
@@ -428,7 +435,7 @@ FORM_CONN_ID = "amazon_sp_api_form"
 def connection_form(airflow: RunningAirflow, driver: Any, sandbox: Sandbox, sandbox_url: str,
                     folder: Path) -> list[Path]:
     """Add an Amazon SP-API connection in the UI's form; the hook reads it back and downloads with it."""
-    print("6. Add an Amazon SP-API connection through the UI form and use it through the hook", flush=True)
+    print("7. Add an Amazon SP-API connection through the UI form and use it through the hook", flush=True)
     [meta] = [m for m in airflow.client.get("/ui/connections/hook_meta").json()
               if m["connection_type"] == "amazon_sp_api"]
     check(meta["hook_name"] == "Amazon Selling Partner API" and set(meta["extra_fields"]) == set(EXTRA_FIELDS),
@@ -488,6 +495,10 @@ def run_pass(topology: str, keep: bool) -> Path:
     home = Path(tempfile.mkdtemp(prefix=f"amazon-sage-operate-{topology}-"))
     company = create_company(home / "sage" / "company.db")
     sandbox = Sandbox(generate_orders(120, ORDERS_START, days=5))
+    # Amazon takes minutes; a feed DONE within a second races Airflow 3.3 itself on a loaded machine: the worker's
+    # "success" for the try that deferred can reach the scheduler after the trigger fired and the task was queued
+    # to resume, and the scheduler then fails the task ("state changed externally"). Seconds are enough.
+    sandbox.configure({"processing_delay": 8})
     port = free_port()
     clean_up = None
     print(f"== {topology} topology, AIRFLOW_HOME {home}", flush=True)
