@@ -371,7 +371,7 @@ def run_with_errors(airflow: RunningAirflow, driver: Any, folder: Path, run_id: 
 
     Airflow 3.3's run list has no note column: a run with a note has a filled Note icon in its row.
     """
-    from urllib.parse import quote
+    from urllib.parse import quote, unquote
 
     from selenium.webdriver.common.by import By
 
@@ -381,7 +381,9 @@ def run_with_errors(airflow: RunningAirflow, driver: Any, folder: Path, run_id: 
     driver.save_screenshot(str(paths[-1]))  # every run green
     driver.execute_script("for (const e of document.querySelectorAll('div')) {"  # to the actions column
                           "  if (e.scrollWidth > e.clientWidth + 5) e.scrollLeft = e.scrollWidth; }")
-    row = driver.find_element(By.XPATH, f"//tr[.//a[contains(@href, '{quote(run_id)}')]]")
+    [row] = [tr for tr in driver.find_elements(By.TAG_NAME, "tr")
+             if any(unquote(a.get_attribute("href") or "").endswith(f"/runs/{run_id}")
+                    for a in tr.find_elements(By.TAG_NAME, "a"))]
     [note] = [b for b in row.find_elements(By.TAG_NAME, "button") if b.get_attribute("aria-label") == "Note"]
     note.click()  # its Note icon is filled; it opens the note
     time.sleep(2)
