@@ -17,9 +17,10 @@ SELLER_ID = "A1EXAMPLESELLER"
 CLIENT_ID = "amzn1.application-oa2-client.sandbox"
 
 
-def sp_api_connection(sandbox_url: str, refresh_token: str = "Atzr|sandbox-refresh-token") -> str:
+def sp_api_connection(sandbox_url: str, refresh_token: str = "Atzr|sandbox-refresh-token", *,
+                      marketplace: str = "UK") -> str:
     return json.dumps({"conn_type": "amazon_sp_api", "login": CLIENT_ID, "password": "sandbox-client-secret",
-                       "extra": {"refresh_token": refresh_token, "seller_id": SELLER_ID, "marketplace": "UK",
+                       "extra": {"refresh_token": refresh_token, "seller_id": SELLER_ID, "marketplace": marketplace,
                                  "endpoint": sandbox_url, "lwa_endpoint": sandbox_url}})
 
 

@@ -14,13 +14,26 @@ orders. The first orders cover the awkward cases on purpose:
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sandbox.catalogue import BY_SKU, CATALOGUE, UNKNOWN_TO_SAGE
 
 UK_MARKETPLACE = "A1F83G8C2ARO7P"
+# Other marketplaces of the EU region: (id, name, currency, price per £1 of the UK price, place, email domain).
+MARKETPLACES = {
+    "UK": (UK_MARKETPLACE, "Amazon.co.uk", "GBP", Decimal(1), None, "marketplace.amazon.co.uk"),
+    "DE": ("A1PA6795UKMFR9", "Amazon.de", "EUR", Decimal("1.17"), ("Berlin", "", "10115", "DE"),
+           "marketplace.amazon.de"),
+    "FR": ("A13V1IB3VIYZZH", "Amazon.fr", "EUR", Decimal("1.17"), ("Paris", "", "75001", "FR"),
+           "marketplace.amazon.fr"),
+    "SE": ("A2NODRKZP88ZB9", "Amazon.se", "SEK", Decimal("13.25"), ("Stockholm", "", "111 22", "SE"),
+           "marketplace.amazon.se"),
+    "PL": ("A1C3SOZRARQ6R3", "Amazon.pl", "PLN", Decimal("5.00"), ("Warszawa", "", "00-001", "PL"),
+           "marketplace.amazon.pl"),
+}
 FIRST_NAMES = ["Oliver", "Amelia", "Harry", "Isla", "George", "Ava", "Noah", "Mia", "Siobhán", "Dafydd", "Zoë",
                "Eilidh", "Ruairí", "Aoife", "Łukasz", "Anaïs", "José"]
 SURNAMES = ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "O'Brien", "Ní Bhriain", "Müller",
@@ -35,8 +48,8 @@ SHIPPING = [Decimal("0.00"), Decimal("2.99"), Decimal("3.99"), Decimal("4.49")]
 LEVELS = ["STANDARD", "EXPEDITED", "NEXT_DAY", "FREE_ECONOMY"]
 
 
-def _money(amount: Decimal) -> dict[str, str]:
-    return {"amount": f"{amount:.2f}", "currencyCode": "GBP"}
+def _money(amount: Decimal, currency: str = "GBP") -> dict[str, str]:
+    return {"amount": f"{amount:.2f}", "currencyCode": currency}
 
 
 def _iso(when: datetime) -> str:
@@ -69,15 +82,30 @@ def _address(rng: random.Random, name: str, *, long_lines: bool = False, company
 
 def _item(rng: random.Random, item_id: str, sku: str, quantity: int, shipping: Decimal,
           item_discount: Decimal = Decimal(0), shipping_discount: Decimal = Decimal(0),
-          promotion: str = "", priced: bool = True) -> dict[str, Any]:
+          promotion: str = "", priced: bool = True, currency: str = "GBP", factor: Decimal = Decimal(1),
+          facilitated: bool = False) -> dict[str, Any]:
     product = BY_SKU[sku]
+    price = (product.price * factor).quantize(Decimal("0.01"))
+    shipping, item_discount, shipping_discount = ((amount * factor).quantize(Decimal("0.01"))
+                                                  for amount in (shipping, item_discount, shipping_discount))
+
+    def _money(amount: Decimal) -> dict[str, str]:
+        return _currency_money(amount, currency)
+
     item: dict[str, Any] = {"orderItemId": item_id, "quantityOrdered": quantity,
                             "product": {"asin": product.asin, "sellerSku": sku, "title": product.title,
                                         "condition": {"conditionType": "NEW"}}}
     if not priced:
         return item
-    item["product"]["price"] = {"unitPrice": _money(product.price)}
-    line = product.price * quantity
+    item["product"]["price"] = {"unitPrice": _money(price)}
+    line = price * quantity
+    if facilitated:
+        # Amazon collects the 20% VAT as marketplace facilitator: the buyer pays the price, the seller's proceeds
+        # are the price before Amazon's tax.
+        line, shipping = ((amount * 100 / 120).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+                          for amount in (line, shipping))
+        item["tax"] = {"taxCollections": [{"model": "MARKETPLACE_FACILITATOR",
+                                           "responsibleParty": "Amazon Services Europe S.a.r.L."}]}
     breakdowns: list[dict[str, Any]] = [{"type": "ITEM", "subtotal": _money(line)}]
     if shipping:
         breakdowns.append({"type": "SHIPPING", "subtotal": _money(shipping)})
@@ -97,6 +125,9 @@ def _item(rng: random.Random, item_id: str, sku: str, quantity: int, shipping: D
     return item
 
 
+_currency_money = _money
+
+
 def _order_proceeds(items: list[dict[str, Any]]) -> dict[str, Any]:
     totals: dict[str, Decimal] = {}
     for item in items:
@@ -104,11 +135,14 @@ def _order_proceeds(items: list[dict[str, Any]]) -> dict[str, Any]:
             amount = Decimal(breakdown["subtotal"]["amount"])
             totals[breakdown["type"]] = totals.get(breakdown["type"], Decimal(0)) + amount
     grand = sum((Decimal(item["proceeds"]["proceedsTotal"]["amount"]) for item in items), Decimal(0))
-    return {"grandTotal": _money(grand),
-            "breakdowns": [{"type": kind, "subtotal": _money(amount)} for kind, amount in totals.items()]}
+    currency = items[0]["proceeds"]["proceedsTotal"]["currencyCode"]
+    return {"grandTotal": _money(grand, currency),
+            "breakdowns": [{"type": kind, "subtotal": _money(amount, currency)} for kind, amount in totals.items()]}
 
 
-def _build(rng: random.Random, index: int, created: datetime) -> list[dict[str, Any]]:
+def _build(rng: random.Random, index: int, created: datetime, market: str = "UK",
+           fulfilled_by: str = "MERCHANT", facilitated: bool = False) -> list[dict[str, Any]]:
+    marketplace_id, marketplace_name, currency, factor, place, email_domain = MARKETPLACES[market]
     order_id = _order_id(rng)
     name = f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}"
     status = rng.choice(["SHIPPED", "SHIPPED", "UNSHIPPED", "PARTIALLY_SHIPPED"])
@@ -139,24 +173,29 @@ def _build(rng: random.Random, index: int, created: datetime) -> list[dict[str, 
     for n, (sku, quantity) in enumerate(zip(skus, quantities, strict=True)):
         item_discount, shipping_discount, promotion = discounts.get(n, (Decimal(0), Decimal(0), ""))
         items.append(_item(rng, f"{order_id[4:11]}{n:07d}", sku, quantity, shipping if n == 0 else Decimal(0),
-                           item_discount, shipping_discount, promotion, priced))
+                           item_discount, shipping_discount, promotion, priced, currency, factor, facilitated))
     updated = created + timedelta(minutes=rng.randint(5, 240))
     order: dict[str, Any] = {
         "orderId": order_id,
         "createdTime": _iso(created),
         "lastUpdatedTime": _iso(updated),
-        "salesChannel": {"channelName": "AMAZON", "marketplaceId": UK_MARKETPLACE, "marketplaceName": "Amazon.co.uk"},
-        "fulfillment": {"fulfillmentStatus": status, "fulfilledBy": "MERCHANT",
+        "salesChannel": {"channelName": "AMAZON", "marketplaceId": marketplace_id,
+                         "marketplaceName": marketplace_name},
+        "fulfillment": {"fulfillmentStatus": status, "fulfilledBy": fulfilled_by,
                         "fulfillmentServiceLevel": rng.choice(LEVELS)},
         "orderItems": items,
     }
     if company:
         order["programs"] = ["AMAZON_BUSINESS"]
     if priced:
-        order["buyer"] = {"buyerName": name, "buyerEmail": f"{rng.randrange(10**9):09x}@marketplace.amazon.co.uk"}
+        order["buyer"] = {"buyerName": name, "buyerEmail": f"{rng.randrange(10**9):09x}@{email_domain}"}
         if company:
             order["buyer"].update(buyerCompanyName=company, buyerPurchaseOrderNumber=f"PO-{rng.randrange(10**5)}")
         order["recipient"] = {"deliveryAddress": _address(rng, name, long_lines=long_lines, company=company)}
+        if place is not None:  # the same draws as a UK address, so UK orders stay as they were
+            town, _, postcode, country = place
+            order["recipient"]["deliveryAddress"].update(city=town, postalCode=postcode, countryCode=country)
+            order["recipient"]["deliveryAddress"].pop("stateOrRegion", None)
         order["proceeds"] = _order_proceeds(items)
     if status == "CANCELLED":
         for item in items:
@@ -180,12 +219,24 @@ def _clone(value: Any) -> Any:
     return value
 
 
-def generate_orders(count: int, start: datetime, days: float = 3.0, seed: int = 20261126) -> list[dict[str, Any]]:
-    """``count`` orders created evenly over ``days`` from ``start`` (UTC), as versions."""
+def generate_orders(count: int, start: datetime, days: float = 3.0, seed: int = 20261126,
+                    marketplaces: Sequence[str] = ("UK",), fba_every: int = 0,
+                    facilitator_every: int = 0) -> list[dict[str, Any]]:
+    """``count`` orders created evenly over ``days`` from ``start`` (UTC), as versions.
+
+    With several ``marketplaces`` (codes of :data:`MARKETPLACES`), the orders after the first eight
+    (the awkward cases, all UK) are spread over them in turn, priced in each one's currency; the
+    orders' other draws are the same, so a UK order is the same order whatever the list. With
+    ``fba_every`` N, every Nth of those orders is fulfilled by Amazon (FBA); with ``facilitator_every``
+    N, Amazon collects the VAT of every Nth as marketplace facilitator (UK orders only).
+    """
     rng = random.Random(seed)
     step = timedelta(days=days) / max(count, 1)
     versions: list[dict[str, Any]] = []
     for index in range(count):
         created = start + step * index + timedelta(seconds=rng.randint(0, 59))
-        versions.extend(_build(rng, index, created))
+        market = "UK" if index < 8 else marketplaces[index % len(marketplaces)]
+        fba = index >= 8 and fba_every > 0 and index % fba_every == 0
+        facilitated = market == "UK" and index >= 8 and facilitator_every > 0 and index % facilitator_every == 0
+        versions.extend(_build(rng, index, created, market, "AMAZON" if fba else "MERCHANT", facilitated))
     return versions

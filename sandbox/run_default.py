@@ -7,7 +7,9 @@ stops, so that every task's log is in the UI: :mod:`sandbox.logged_runs`) for
 ``amazon_orders_to_sage`` over that window, then for ``sage_stock_to_amazon_inventory`` and
 ``sage_stock_to_amazon_prices`` (export mode All);
 then prints each run's archive, its success and fail files (copied out of the archive),
-what landed in Sage and what the sandbox's Amazon listings now hold.
+what landed in Sage and what the sandbox's Amazon listings now hold. With
+``AMAZON_SAGE_SAGE_POSTING=audit_trail`` it also prints the audit-trail import file and imports it
+into the sample company, as the bookkeeper would with Sage's File > Import.
 
     python -m sandbox.run_default [--orders 60] [--port 0]
 """
@@ -30,14 +32,21 @@ from sandbox import PROJECT
 
 sys.path.insert(0, str(PROJECT / "plugins"))  # the product's helpers, as Airflow finds them (run as python -m)
 
+from amazon_sage import settings
 from amazon_sage.core.files import atomic_output
-from sandbox.airflow_env import airflow_environment
+from amazon_sage.core.marketplaces import BY_ID
+from sandbox.airflow_env import airflow_environment, sp_api_connection
 from sandbox.logged_runs import airflow_services, run_logged
 from sandbox.order_generator import generate_orders
+from sandbox.sage_audit_import import ImportRefused, import_audit_trail
 from sandbox.sample_company import create_company, odbc_connection_string
 from sandbox.sp_api_server import Sandbox, SandboxServer
 
 VAR = Path(os.environ.get("AMAZON_SAGE_VAR", PROJECT / "var"))
+MARKETPLACES = ("UK", "DE", "FR")
+# The sample company's accounts and OSS tax codes for the EU marketplaces (see sandbox.sample_company).
+EUROPE_SETTINGS = {"AMAZON_SAGE_MARKETPLACE_ACCOUNTS": "EUR=AMAZONEU",
+                   "AMAZON_SAGE_MARKETPLACE_TAX": "DE=T20:19,FR=T21:20"}
 DAGS = {"amazon_orders_to_sage": ("zynk_orders_success.xml", "zynk_orders_fail.xml"),
         "sage_stock_to_amazon_inventory": ("amazon_inventory_success.xml", "amazon_inventory_fail.xml"),
         "sage_stock_to_amazon_prices": ("amazon_prices_success.xml", "amazon_prices_fail.xml")}
@@ -66,7 +75,29 @@ def _sage(company: Path, sql: str) -> list[tuple]:
 def sage_summary(company: Path) -> str:
     [(orders, gross)] = _sage(company, "SELECT COUNT(*), SUM(INVOICE_GROSS) FROM SALES_ORDER")
     [(lines,)] = _sage(company, "SELECT COUNT(*) FROM SOP_ITEM")
-    return f"{orders} sales orders, {lines} lines, gross £{float(gross or 0):.2f}"
+    [(invoices, invoiced)] = _sage(company, "SELECT COUNT(*), SUM(GROSS_AMOUNT) FROM AUDIT_HEADER WHERE TYPE = 'SI'")
+    text = (f"{orders} sales orders, {lines} lines, gross £{float(gross or 0):.2f}; "
+            f"{invoices} audit-trail sales invoices, gross £{float(invoiced or 0):.2f}")
+    for table, gross_column in (("SALES_ORDER", "INVOICE_GROSS"), ("AUDIT_HEADER", "GROSS_AMOUNT")):
+        for account, code, count, foreign, base in _sage(
+                company, f"SELECT d.ACCOUNT_REF, c.CODE, COUNT(*), SUM(d.FOREIGN_{gross_column}), "
+                         f"SUM(d.{gross_column}) FROM {table} d JOIN CURRENCY c ON c.NUMBER = d.CURRENCY "
+                         "GROUP BY d.ACCOUNT_REF, c.CODE ORDER BY d.ACCOUNT_REF"):
+            text += f"\n  {account:<9} {code}: {count:>3} {table.lower()} rows, {code} {float(foreign or 0):.2f}" + (
+                f" (£{float(base or 0):.2f} at Sage's rate)" if code != "GBP" else "")
+    return text
+
+
+def import_audit_trail_files(company: Path, folder: Path, drop_folder: Path) -> None:
+    """Import the run's audit-trail files into the sample company, as the bookkeeper would in Sage."""
+    for path in sorted(folder.glob("amazon_orders_*.csv")):
+        print(f"  audit-trail import file (Sage: File > Import > Audit trail transactions): {drop_folder / path.name}")
+        try:
+            transactions, lines = import_audit_trail(company, path)
+        except ImportRefused as exc:
+            raise SystemExit(f"The sample company's import step refused {path.name}: {exc}") from None
+        print(f"  imported into the sample company as the bookkeeper would: {transactions} sales invoices, "
+              f"{lines} lines")
 
 
 def stock_in_sage(company: Path) -> dict[str, tuple[float, float, float]]:
@@ -115,10 +146,13 @@ def main() -> None:
         create_company(company)
     log = VAR / "run-embedded-default.log"
     start = (datetime.now(UTC) - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
-    sandbox = Sandbox(generate_orders(args.orders, start, days=2.5))
+    sandbox = Sandbox(generate_orders(args.orders, start, days=2.5, marketplaces=MARKETPLACES))
 
     with SandboxServer(sandbox, args.port) as server:
         env = airflow_environment(home, sandbox_url=server.url, company=company)
+        env["AIRFLOW_CONN_AMAZON_SP_API_DEFAULT"] = sp_api_connection(server.url, marketplace=",".join(MARKETPLACES))
+        for name, value in EUROPE_SETTINGS.items():  # the seller's own values win
+            env[name] = os.environ.get(name, value)
         write_shell_env(VAR / "embedded.env", env)
         print(f"SP-API sandbox: {server.url} ({args.orders} orders since {start:%Y-%m-%d %H:%M} UTC)")
         print(f"Airflow home:   {home} (log: {log})")
@@ -134,6 +168,7 @@ def main() -> None:
                 run_logged(airflow, services, dag_id, json.dumps(conf[dag_id]), log)
         calls = dict(sandbox.state.calls)
         listings = {sku: (listing.quantity, listing.price) for sku, listing in sandbox.feeds_state.listings.items()}
+        offers = {sku: dict(listing.prices) for sku, listing in sandbox.feeds_state.listings.items()}
 
     print(f"\nDone. SP-API calls: {calls}")
     archive_root = Path(env["AMAZON_SAGE_ARCHIVE_DESTINATION"])
@@ -148,8 +183,17 @@ def main() -> None:
         print(f"  archive:      {archive}")
         print(f"  success file: {target / success}")
         print(f"  fail file:    {target / fail}")
+        if dag_id == "amazon_orders_to_sage":
+            os.environ.update(env)  # the product's settings resolve the drop folder as the run did
+            import_audit_trail_files(company, target, settings.audit_trail_drop_folder())
     print(f"\nSage company: {company}: {sage_summary(company)}")
     print(listings_report(listings, stock_in_sage(company)))
+    print("Prices per marketplace (one offer each in the price feed):")
+    for sku, prices in sorted(offers.items()):
+        if prices:
+            shown = [f"{BY_ID[m].code if m in BY_ID else m} {currency} {price:.2f}"
+                     for m, (currency, price) in prices.items()]
+            print(f"  {sku:<22} " + ", ".join(shown))
     print(f"Open the UI on the same home: source {VAR / 'embedded.env'} && airflow standalone")
 
 

@@ -21,8 +21,24 @@ from sandbox.catalogue import CATALOGUE
 SCHEMA = PROJECT / "include" / "sample_company" / "schema.sql"
 TAX_CODES = [("T0", 0, "Zero rated", 0.0), ("T1", 1, "Standard rated", 20.0), ("T2", 2, "Exempt", 0.0),
              ("T4", 4, "Sales to VAT registered customers in EC", 0.0), ("T5", 5, "Reduced rate", 5.0),
-             ("T9", 9, "Transactions not involving VAT", 0.0)]
+             ("T9", 9, "Transactions not involving VAT", 0.0),
+             # Codes the company set up for its EU sales under the One Stop Shop, at each country's rate.
+             ("T20", 20, "OSS Germany", 19.0), ("T21", 21, "OSS France", 20.0), ("T22", 22, "OSS Sweden", 25.0),
+             ("T23", 23, "OSS Poland", 23.0)]
 ACCOUNT = ("AMAZON", "Amazon UK customers")
+# (number, code, symbol, name, EMU member, base, rate: units per £1, major unit, minor unit)
+CURRENCIES = [(1, "GBP", "£", "Pound Sterling", 0, 1, 1.0, "Pounds", "Pence"),
+              (2, "EUR", "€", "Euro", 1, 0, 1.17, "Euros", "Cents"),
+              (3, "USD", "$", "US Dollar", 0, 0, 1.27, "Dollars", "Cents"),
+              (4, "SEK", "kr", "Swedish Krona", 0, 0, 13.25, "Kronor", "Ore"),
+              (5, "PLN", "zł", "Polish Zloty", 0, 0, 5.0, "Zlotys", "Groszy")]
+# A Sage customer account has one currency, so each currency sold in has its own Amazon account.
+FOREIGN_ACCOUNTS = [("AMAZONEU", "Amazon EU customers (EUR)", 2), ("AMAZONSE", "Amazon Sweden customers (SEK)", 4),
+                    ("AMAZONPL", "Amazon Poland customers (PLN)", 5)]
+# The nominal codes the mappings and settings use, named as in Sage 50's default UK chart of accounts.
+NOMINAL_CODES = [("1100", "Debtors Control Account"), ("1200", "Bank Current Account"),
+                 ("2200", "Sales Tax Control Account"), ("4000", "Sales Type A"), ("4009", "Discounts Allowed"),
+                 ("4905", "Distribution and Carriage")]
 CREATED = datetime(2026, 1, 1, 9, 0, 0)
 NET_PLACES = Decimal("0.0001")  # the company's unit decimal places: net prices to four decimals
 
@@ -52,9 +68,18 @@ def create_company(path: Path) -> Path:
                 cursor.execute(statement)
         cursor.executemany("INSERT INTO TAX_CODE (TAX_CODE, TAX_CODE_ID, DESCRIPTION, TAX_RATE, VAT_INCLUDE) "
                            "VALUES (?, ?, ?, ?, 1)", TAX_CODES)
-        cursor.execute("INSERT INTO SALES_LEDGER (ACCOUNT_REF, NAME, COUNTRY_CODE, CURRENCY, DEF_TAX_CODE, "
-                       "DEF_NOM_CODE, RECORD_CREATE_DATE, RECORD_MODIFY_DATE, RECORD_DELETED) "
-                       "VALUES (?, ?, 'GB', 1, 'T1', '4000', ?, ?, 0)", (*ACCOUNT, CREATED, CREATED))
+        cursor.executemany("INSERT INTO CURRENCY (NUMBER, CODE, SYMBOL, NAME, EMU_MEMBER, BASE_CURRENCY, RATE, "
+                           "MAJOR_CURRENCY_UNIT, MINOR_CURRENCY_UNIT, RECORD_CREATE_DATE, RECORD_MODIFY_DATE, "
+                           "RECORD_DELETED) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                           [(*currency, CREATED, CREATED) for currency in CURRENCIES])
+        cursor.executemany("INSERT INTO SALES_LEDGER (ACCOUNT_REF, NAME, COUNTRY_CODE, CURRENCY, DEF_TAX_CODE, "
+                           "DEF_NOM_CODE, RECORD_CREATE_DATE, RECORD_MODIFY_DATE, RECORD_DELETED) "
+                           "VALUES (?, ?, ?, ?, 'T1', '4000', ?, ?, 0)",
+                           [(*ACCOUNT, "GB", 1, CREATED, CREATED)]
+                           + [(ref, name, "", number, CREATED, CREATED) for ref, name, number in FOREIGN_ACCOUNTS])
+        cursor.executemany("INSERT INTO NOMINAL_LEDGER (ACCOUNT_REF, NAME, ACCOUNT_TYPE, BALANCE, INACTIVE_FLAG, "
+                           "RECORD_CREATE_DATE, RECORD_MODIFY_DATE, RECORD_DELETED) VALUES (?, ?, 0, 0, 0, ?, ?, 0)",
+                           [(code, name, CREATED, CREATED) for code, name in NOMINAL_CODES])
         for number, product in enumerate((p for p in CATALOGUE if p.in_sage), 1):
             net = float((product.price / Decimal("1.2")).quantize(NET_PLACES, rounding=ROUND_HALF_UP))
             cursor.execute(

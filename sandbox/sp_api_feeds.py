@@ -48,6 +48,14 @@ REMOVED_FEED_TYPES = {"POST_PRODUCT_DATA", "POST_INVENTORY_AVAILABILITY_DATA", "
                       "POST_FLAT_FILE_INVLOADER_DATA", "POST_FLAT_FILE_PRICEANDQUANTITYONLY_UPDATE_DATA"}
 
 
+UK_MARKETPLACE_ID = "A1F83G8C2ARO7P"
+# The currency each EU marketplace's offers must be in (Amazon refuses an offer in another).
+MARKETPLACE_CURRENCIES = {UK_MARKETPLACE_ID: "GBP", "A1PA6795UKMFR9": "EUR", "A13V1IB3VIYZZH": "EUR",
+                          "APJ6JRA9NG5V4": "EUR", "A1RKKUPIHCS9HS": "EUR", "A1805IZSGTT6HS": "EUR",
+                          "AMEN7PMS3EDWL": "EUR", "A28R8C7NBKEWEA": "EUR", "A2NODRKZP88ZB9": "SEK",
+                          "A1C3SOZRARQ6R3": "PLN"}
+
+
 class FeedError(Exception):
     def __init__(self, status: int, code: str, message: str):
         super().__init__(message)
@@ -57,7 +65,8 @@ class FeedError(Exception):
 @dataclass
 class Listing:
     quantity: int | None = None
-    price: Decimal | None = None
+    price: Decimal | None = None  # on the UK marketplace (the sandbox's home)
+    prices: dict[str, tuple[str, Decimal]] = field(default_factory=dict)  # marketplace id -> (currency, price)
 
 
 @dataclass
@@ -368,6 +377,11 @@ class FeedsSandbox:
                     if value.get("marketplace_id") not in marketplaces:
                         problems.append(("90220", f"marketplace_id {value.get('marketplace_id')!r} is not one of "
                                                   "the feed's marketplaces.", attribute))
+                    expected = MARKETPLACE_CURRENCIES.get(value.get("marketplace_id"))
+                    if expected and value.get("currency") != expected:
+                        problems.append(("90223", f"currency {value.get('currency')!r} is not the currency of "
+                                                  f"marketplace {value.get('marketplace_id')} ({expected}).",
+                                         attribute))
                     try:
                         price = Decimal(str(value["our_price"][0]["schedule"][0]["value_with_tax"]))
                     except (KeyError, IndexError, TypeError, ArithmeticError):
@@ -375,6 +389,9 @@ class FeedsSandbox:
                         continue
                     if price <= 0:
                         problems.append(("90222", f"The price {price} must be greater than 0.", attribute))
+                    if price != price.quantize(Decimal(1) if expected == "JPY" else Decimal("0.01")):
+                        problems.append(("90224", f"The price {price} has more decimals than {expected or 'its'} "
+                                                  "currency's minor unit.", attribute))
         return problems
 
     def _apply(self, message: dict[str, Any]) -> None:
@@ -385,4 +402,7 @@ class FeedsSandbox:
                 if attribute == "fulfillment_availability":
                     listing.quantity = value["quantity"]
                 elif attribute == "purchasable_offer":
-                    listing.price = Decimal(str(value["our_price"][0]["schedule"][0]["value_with_tax"]))
+                    price = Decimal(str(value["our_price"][0]["schedule"][0]["value_with_tax"]))
+                    listing.prices[value["marketplace_id"]] = (value.get("currency", ""), price)
+                    if value["marketplace_id"] == UK_MARKETPLACE_ID:
+                        listing.price = price

@@ -48,11 +48,12 @@ import jsonschema
 
 from sandbox import PROJECT
 from sandbox.sp_api_feeds import FEED_LIMITS, FEEDS, LIBRARY_QUERY_KEYS, FeedError, FeedsSandbox
+from sandbox.sp_api_sellers import PARTICIPATIONS_PATH, SELLERS_LIMITS, participations
 
 # Amazon's own models, copied unmodified into the project (include/amazon/README.md names their source).
 MODELS = Path(os.environ.get("SPAPI_SANDBOX_MODELS", PROJECT / "include" / "amazon"))
 SEARCH_PATH = "/orders/2026-01-01/orders"
-AMAZON_LIMITS = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), **FEED_LIMITS}
+AMAZON_LIMITS = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), **FEED_LIMITS, **SELLERS_LIMITS}
 TWO_MINUTES = timedelta(minutes=2)
 TOKEN_LIFETIME = timedelta(hours=24)
 # Query keys python-amazon-sp-api adds on GETs; Amazon ignores them, so must we.
@@ -204,6 +205,7 @@ class Sandbox(FeedsSandbox):
         self.model = OrdersModel(models or models_dir())
         self.init_feeds(models or models_dir())
         self.add_versions(versions or [])
+        self.participating: set[str] | None = None  # country codes the seller sells in; None: every EU one
 
     def add_versions(self, versions: list[dict[str, Any]]) -> None:
         """Add order versions, each checked once against the model's Order schema."""
@@ -523,6 +525,8 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             elif url.path == f"{FEEDS}/feeds":
                 query = parse_qs(url.query, keep_blank_values=True)
                 self._sp_api("getFeeds", lambda: sandbox.get_feeds(query))
+            elif url.path == PARTICIPATIONS_PATH:
+                self._sp_api("getMarketplaceParticipations", lambda: participations(sandbox.participating))
             elif url.path.startswith(f"{FEEDS}/feeds/"):
                 feed_id = url.path.rsplit("/", 1)[-1]
                 self._sp_api("getFeed", lambda: sandbox.get_feed(feed_id))

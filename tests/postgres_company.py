@@ -24,7 +24,7 @@ from sandbox.sample_company import create_company, odbc_connection_string
 SCHEMA = PROJECT / "include" / "sample_company" / "schema.sql"
 SERVER = os.environ.get("AMAZON_SAGE_TEST_PG", "Server=127.0.0.1;Port=5432;UID=postgres;")
 DRIVER = "PostgreSQL Unicode"
-COPIED_TABLES = ("TAX_CODE", "SALES_LEDGER", "STOCK")
+COPIED_TABLES = ("TAX_CODE", "CURRENCY", "SALES_LEDGER", "STOCK", "NOMINAL_LEDGER")
 TYPES = ((r"\bDOUBLE\b", "DOUBLE PRECISION"), (r"\bTINYINT\b", "SMALLINT"), (r"\bLONG VARCHAR\b", "TEXT"))
 
 

@@ -125,3 +125,26 @@ def test_a_failed_run_sends_the_failure_notice(orders_dag, webhook, sandbox_serv
     failures = [n for n in received if n["event"] == "run failed"]
     assert len(failures) == 1 and failures[0]["dag_id"] == "amazon_orders_to_sage"
     assert failures[0]["run_id"] == run.run_id
+
+
+def test_an_order_cancelled_after_despatch_sends_its_own_notice(orders_dag, webhook, sandbox_server,
+                                                                company) -> None:
+    _, received = webhook
+    conf = {"download_from": "2026-11-15T00:00:00Z", "download_to": "2026-11-20T00:00:00Z"}
+    assert orders_dag.test(run_conf=conf).state == "success"  # imports the window (and fails one unknown SKU)
+    sandbox = sandbox_server.sandbox
+    imported = sqlite3.connect(company).execute(
+        "SELECT CUST_ORDER_NUMBER, ORDER_NUMBER FROM SALES_ORDER ORDER BY ORDER_NUMBER LIMIT 1").fetchone()
+    with sqlite3.connect(company) as db:  # despatched in Sage
+        db.execute("UPDATE SOP_ITEM SET QTY_DELIVERED = QTY_ORDER WHERE ORDER_NUMBER = ?", (imported[1],))
+    latest = sandbox.state.versions[imported[0]][-1]
+    sandbox.add_versions([{**latest, "lastUpdatedTime": "2026-11-21T10:00:00Z",
+                           "fulfillment": {**latest["fulfillment"], "fulfillmentStatus": "CANCELLED"}}])
+    assert orders_dag.test(run_conf={"download_from": "2026-11-21T00:00:00Z",
+                                     "download_to": "2026-11-22T00:00:00Z"}).state == "success"
+    notices = [n for n in received if n["event"] == "failed orders cancelled on Amazon after despatch"]
+    assert len(notices) == 1
+    [record] = notices[0]["records"]
+    assert record.startswith(f"{imported[0]}: Cancelled on Amazon after despatch: refund or recover. Sage order "
+                             f"{imported[1]} shows despatch status Not Despatched, ")
+    assert " delivered, 0 on a despatch; it has not been changed." in record

@@ -112,11 +112,23 @@ def test_blank_optional_fields_mean_amazon(monkeypatch: pytest.MonkeyPatch) -> N
     assert issubclass(lwa, AccessTokenClient) and lwa.scheme + lwa.host + lwa.path == AMAZON_LWA
 
 
-def test_a_list_of_marketplaces_is_refused_until_the_hook_serves_several(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_list_of_marketplaces_serves_one_region_from_its_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sp_api.base import Marketplaces
+
     hook = _stored_by_the_form(monkeypatch, "amazon_sp_api_list", {
-        "refresh_token": "Atzr|form", "seller_id": "A2FORMSELLER", "marketplace": "UK,DE"})
-    with pytest.raises(AirflowException, match=r"amazon_sp_api_list.*several marketplaces \(UK,DE\)"):
-        hook.marketplace  # noqa: B018 (the property is the call under test)
+        "refresh_token": "Atzr|form", "seller_id": "A2FORMSELLER", "marketplace": "UK, DE,fr,DE"})
+    assert [m.code for m in hook.marketplaces] == ["UK", "DE", "FR"]
+    assert hook.marketplace.marketplace_id == Marketplaces.UK.marketplace_id
+    assert hook.marketplace.endpoint == Marketplaces.DE.endpoint  # one endpoint for the region
+    mixed = _stored_by_the_form(monkeypatch, "amazon_sp_api_mixed", {
+        "refresh_token": "Atzr|form", "seller_id": "A2FORMSELLER", "marketplace": "UK,US"})
+    with pytest.raises(AirflowException, match=r"amazon_sp_api_mixed.*UK \(Europe\), US \(North America\).*"
+                                               r"connection per region"):
+        mixed.marketplaces  # noqa: B018 (the property is the call under test)
+    unknown = _stored_by_the_form(monkeypatch, "amazon_sp_api_unknown", {
+        "refresh_token": "Atzr|form", "seller_id": "A2FORMSELLER", "marketplace": "UK,XX"})
+    with pytest.raises(AirflowException, match=r"unknown marketplace 'XX'"):
+        unknown.marketplace  # noqa: B018
 
 
 def test_pip_install_gives_a_provider_that_airflow_lists_with_its_form(tmp_path: Path) -> None:

@@ -81,19 +81,62 @@ def test_unknown_sku_may_be_imported_as_a_special_line(tmp_path, product_env, co
     assert rows[0]["STOCK_CODE"] == "S1" and rows[0]["DESCRIPTION"] == "Afternoon tea gift set"
 
 
-def test_cancellation_after_import_needs_attention_and_changes_nothing(tmp_path, product_env, company) -> None:
-    orders = latest_versions(generate_orders(10, ORDERS_START))
+def _cancel_after_import(tmp_path, orders):
+    """Import ``orders``, then import the first of them again as cancelled; return (Sage row before, result)."""
     zynk, _ = mapped_orders(tmp_path / "in1", versions=orders)
     _import(zynk, tmp_path / "run1")
     cancelled = dict(orders[0], fulfillment={**orders[0]["fulfillment"], "fulfillmentStatus": "CANCELLED"})
     zynk2, _ = mapped_orders(tmp_path / "in2", versions=[cancelled])
+    return cancelled, zynk2
+
+
+def test_cancellation_after_import_can_leave_sage_unchanged(tmp_path, product_env, company) -> None:
+    orders = latest_versions(generate_orders(10, ORDERS_START))
+    cancelled, zynk2 = _cancel_after_import(tmp_path, orders)
     before = sage_rows(company, "SELECT * FROM SALES_ORDER WHERE CUST_ORDER_NUMBER = ?", cancelled["orderId"])
-    result = _import(zynk2, tmp_path / "run2")
+    result = _import(zynk2, tmp_path / "run2", mark_cancellations=False)
     assert result.attention == 1 and result.attention_orders == [(cancelled["orderId"], before[0]["ORDER_NUMBER"])]
     after = sage_rows(company, "SELECT * FROM SALES_ORDER WHERE CUST_ORDER_NUMBER = ?", cancelled["orderId"])
     assert after == before
     note = etree.parse(str(result.skipped_file)).getroot().findtext(".//Warnings/Warning/Description")
     assert "Cancelled on Amazon after it was imported" in note
+
+
+def test_a_cancellation_before_despatch_is_marked_in_the_orders_notes_once(tmp_path, product_env, company) -> None:
+    orders = latest_versions(generate_orders(10, ORDERS_START))
+    cancelled, zynk2 = _cancel_after_import(tmp_path, orders)
+    query = "SELECT * FROM SALES_ORDER WHERE CUST_ORDER_NUMBER = ?"
+    [before] = sage_rows(company, query, cancelled["orderId"])
+    items_before = sage_rows(company, "SELECT * FROM SOP_ITEM WHERE ORDER_NUMBER = ?", before["ORDER_NUMBER"])
+    result = _import(zynk2, tmp_path / "run2")
+    [after] = sage_rows(company, query, cancelled["orderId"])
+    assert result.cancelled_marked == 1 and result.failed == 0 and result.attention == 0
+    assert after["NOTES_1"].startswith("CANCELLED ON AMAZON ") and after["NOTES_1"].endswith(": DO NOT SHIP")
+    assert (after["NOTES_2"], after["NOTES_3"]) == (before["NOTES_1"] or "", before["NOTES_2"] or "")
+    changed = {column for column in before if before[column] != after[column]}
+    assert changed <= {"NOTES_1", "NOTES_2", "NOTES_3", "RECORD_MODIFY_DATE"}  # nothing Sage computes
+    assert sage_rows(company, "SELECT * FROM SOP_ITEM WHERE ORDER_NUMBER = ?", before["ORDER_NUMBER"]) == items_before
+    again = _import(zynk2, tmp_path / "run3")
+    assert again.cancelled_marked == 0 and sage_rows(company, query, cancelled["orderId"]) == [after]
+    note = etree.parse(str(again.skipped_file)).getroot().findtext(".//Warnings/Warning/Description")
+    assert f"Sage order {before['ORDER_NUMBER']} was already marked" in note
+
+
+def test_a_cancellation_after_despatch_fails_its_record(tmp_path, product_env, company) -> None:
+    orders = latest_versions(generate_orders(10, ORDERS_START))
+    cancelled, zynk2 = _cancel_after_import(tmp_path, orders)
+    [row] = sage_rows(company, "SELECT ORDER_NUMBER FROM SALES_ORDER WHERE CUST_ORDER_NUMBER = ?",
+                      cancelled["orderId"])
+    with sqlite3.connect(company) as db:  # despatched in Sage, in part
+        db.execute("UPDATE SOP_ITEM SET QTY_DELIVERED = 1 WHERE ORDER_NUMBER = ? AND ITEM_NUMBER = 1",
+                   (row["ORDER_NUMBER"],))
+    before = sage_rows(company, "SELECT * FROM SALES_ORDER WHERE ORDER_NUMBER = ?", row["ORDER_NUMBER"])
+    result = _import(zynk2, tmp_path / "run2")
+    assert result.failed == 1 and result.cancelled_marked == 0
+    assert result.cancelled_after_despatch[0][0] == cancelled["orderId"]
+    error = etree.parse(str(result.fail_file)).getroot().findtext(".//Errors/Error/Description")
+    assert error.startswith("Cancelled on Amazon after despatch: refund or recover.") and "1 delivered" in error
+    assert sage_rows(company, "SELECT * FROM SALES_ORDER WHERE ORDER_NUMBER = ?", row["ORDER_NUMBER"]) == before
 
 
 def test_pending_orders_are_never_imported(tmp_path, product_env, company) -> None:

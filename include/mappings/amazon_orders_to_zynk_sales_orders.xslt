@@ -13,6 +13,19 @@
 
   Orders without prices (PENDING) are still mapped, without money elements; the import skips
   them by their Status.
+
+  Several marketplaces: MarketplaceAccounts, MarketplaceTaxCodes and MarketplaceTaxRates are tables
+  ";key=value;key=value;" (the product builds them from its settings). An order takes its account
+  by its marketplace id, else by its currency, else AccountReference; its tax code and VAT rate by
+  its marketplace id, else TaxCode and TaxRate. Amounts stay in the order's currency: the import
+  converts them to the company's base currency at Sage's own rate. FBANominalCode, when set, is the
+  nominal code of the item lines of orders Amazon fulfils.
+
+  Lines whose VAT Amazon collected and remits itself (tax collection model MARKETPLACE_FACILITATOR)
+  carry no output VAT for the seller: they take FacilitatorTaxCode at 0%, and their amount is what
+  the seller's proceeds show for the item (its ITEM breakdown), the buyer's price before Amazon's tax.
+  Carriage is treated so when every item of the order is. Amazon's own tax breakdowns on such lines
+  are left out of PaymentAmount.
 -->
 <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
                 xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
@@ -29,8 +42,11 @@
   <xsl:param name="VATInclusiveCarriage" select="'true'"/>
   <xsl:param name="BankAccount" select="'1200'"/>
   <xsl:param name="AddPaymentDetails" select="'true'"/>
-
-  <xsl:variable name="rate" select="number($TaxRate)"/>
+  <xsl:param name="MarketplaceAccounts" select="''"/>
+  <xsl:param name="MarketplaceTaxCodes" select="''"/>
+  <xsl:param name="MarketplaceTaxRates" select="''"/>
+  <xsl:param name="FBANominalCode" select="''"/>
+  <xsl:param name="FacilitatorTaxCode" select="'9'"/>
   <!-- 1 when prices include VAT, else 0: one arithmetic expression nets either way, no template calls. -->
   <xsl:variable name="item-inc" select="number($VATInclusiveItem = 'true')"/>
   <xsl:variable name="carriage-inc" select="number($VATInclusiveCarriage = 'true')"/>
@@ -82,6 +98,20 @@
                           | $address/companyName[string(current()/buyer/buyerCompanyName) = '']"/>
     <xsl:variable name="currency" select="(proceeds/grandTotal/currencyCode | orderItems/product/price/unitPrice/currencyCode)[1]"/>
     <xsl:variable name="priced" select="count(orderItems[product/price/unitPrice/amount]) = count(orderItems)"/>
+    <xsl:variable name="mkt" select="concat(';', salesChannel/marketplaceId, '=')"/>
+    <!-- Table look-ups; substring(x, 1 div (y = '')) is x when y is empty, else '' (a choice without a temporary
+         tree). -->
+    <xsl:variable name="account-by-mkt" select="substring-before(substring-after($MarketplaceAccounts, $mkt), ';')"/>
+    <xsl:variable name="account-by-currency"
+                  select="substring-before(substring-after($MarketplaceAccounts, concat(';', $currency, '=')), ';')"/>
+    <xsl:variable name="account"
+                  select="concat($account-by-mkt, substring(concat($account-by-currency,
+                          substring($AccountReference, 1 div ($account-by-currency = ''))), 1 div ($account-by-mkt = '')))"/>
+    <xsl:variable name="code-by-mkt" select="substring-before(substring-after($MarketplaceTaxCodes, $mkt), ';')"/>
+    <xsl:variable name="tax-code" select="concat($code-by-mkt, substring($TaxCode, 1 div ($code-by-mkt = '')))"/>
+    <xsl:variable name="rate-by-mkt" select="substring-before(substring-after($MarketplaceTaxRates, $mkt), ';')"/>
+    <xsl:variable name="tax-rate" select="concat($rate-by-mkt, substring($TaxRate, 1 div ($rate-by-mkt = '')))"/>
+    <xsl:variable name="rate" select="number($tax-rate)"/>
     <SalesOrder>
       <Id><xsl:value-of select="orderId"/></Id>
       <CustomerId><xsl:value-of select="orderId"/></CustomerId>
@@ -91,7 +121,7 @@
         <Notes2>PO <xsl:value-of select="buyer/buyerPurchaseOrderNumber"/></Notes2>
       </xsl:if>
       <Currency><xsl:value-of select="$currency"/></Currency>
-      <AccountReference><xsl:value-of select="$AccountReference"/></AccountReference>
+      <AccountReference><xsl:value-of select="$account"/></AccountReference>
       <CurrencyUsed><xsl:value-of select="string($currency) != '' and string($currency) != 'GBP'"/></CurrencyUsed>
       <SalesOrderDate><xsl:value-of select="createdTime"/></SalesOrderDate>
       <xsl:if test="$address">
@@ -111,32 +141,50 @@
         </SalesOrderDeliveryAddress>
       </xsl:if>
       <SalesOrderItems>
-        <xsl:apply-templates select="orderItems"/>
+        <xsl:apply-templates select="orderItems">
+          <xsl:with-param name="rate" select="$rate"/>
+          <xsl:with-param name="tax-rate" select="$tax-rate"/>
+          <xsl:with-param name="tax-code" select="$tax-code"/>
+          <xsl:with-param name="nominal-code"
+                          select="concat(substring($FBANominalCode, 1 div (fulfillment/fulfilledBy = 'AMAZON')),
+                                  substring($NominalCode, 1 div not(fulfillment/fulfilledBy = 'AMAZON'
+                                                                    and $FBANominalCode != '')))"/>
+        </xsl:apply-templates>
       </SalesOrderItems>
       <xsl:variable name="shipping"
                     select="floor((round(sum(orderItems/proceeds/breakdowns[type='SHIPPING']/subtotal/amount) * 1000000) + 5000) div 10000)"/>
       <xsl:variable name="shipping-discount"
                     select="floor((round(-sum(orderItems/proceeds/breakdowns[type='DISCOUNT']/detailedBreakdowns[subtype='SHIPPING']/value/amount) * 1000000) + 5000) div 10000)"/>
       <xsl:variable name="carriage" select="$shipping - $shipping-discount"/>
+      <xsl:variable name="carriage-mf" select="number(not(orderItems[not(tax/taxCollections/model = 'MARKETPLACE_FACILITATOR')]))"/>
+      <xsl:variable name="carriage-rate" select="$rate * (1 - $carriage-mf)"/>
       <xsl:if test="$priced and $carriage != 0">
-        <xsl:variable name="net" select="round($carriage * 100 div (100 + $rate * $carriage-inc))"/>
-        <xsl:variable name="tax" select="($carriage - $net) * $carriage-inc + round($net * $rate div 100) * (1 - $carriage-inc)"/>
+        <xsl:variable name="net" select="round($carriage * 100 div (100 + $carriage-rate * $carriage-inc))"/>
+        <xsl:variable name="tax" select="($carriage - $net) * $carriage-inc + round($net * $carriage-rate div 100) * (1 - $carriage-inc)"/>
         <Carriage>
           <Sku><xsl:value-of select="$CarriageCode"/></Sku>
           <Name><xsl:value-of select="fulfillment/fulfillmentServiceLevel"/></Name>
           <QtyOrdered>1</QtyOrdered>
           <UnitPrice><xsl:value-of select="format-number($net div 100, '0.00')"/></UnitPrice>
-          <TaxRate><xsl:value-of select="$TaxRate"/></TaxRate>
+          <TaxRate><xsl:value-of select="concat(substring($tax-rate, 1 div ($carriage-mf = 0)), substring('0', 1 div $carriage-mf))"/></TaxRate>
           <TotalNet><xsl:value-of select="format-number($net div 100, '0.00')"/></TotalNet>
           <TotalTax><xsl:value-of select="format-number($tax div 100, '0.00')"/></TotalTax>
-          <TaxCode><xsl:value-of select="$TaxCode"/></TaxCode>
+          <TaxCode><xsl:value-of select="concat(substring($tax-code, 1 div ($carriage-mf = 0)), substring($FacilitatorTaxCode, 1 div $carriage-mf))"/></TaxCode>
           <NominalCode><xsl:value-of select="$CarriageNominalCode"/></NominalCode>
         </Carriage>
       </xsl:if>
       <TakenBy><xsl:value-of select="$TakenBy"/></TakenBy>
       <xsl:if test="$AddPaymentDetails = 'true' and proceeds/grandTotal/amount">
         <PaymentRef>Amazon</PaymentRef>
-        <PaymentAmount><xsl:value-of select="proceeds/grandTotal/amount"/></PaymentAmount>
+        <xsl:variable name="amazons-tax" select="orderItems[tax/taxCollections/model = 'MARKETPLACE_FACILITATOR']/proceeds/breakdowns[type='TAX']/subtotal/amount"/>
+        <xsl:choose>
+          <xsl:when test="$amazons-tax">
+            <PaymentAmount><xsl:value-of select="format-number((floor((round(number(proceeds/grandTotal/amount) * 1000000) + 5000) div 10000) - floor((round(sum($amazons-tax) * 1000000) + 5000) div 10000)) div 100, '0.00')"/></PaymentAmount>
+          </xsl:when>
+          <xsl:otherwise>
+            <PaymentAmount><xsl:value-of select="proceeds/grandTotal/amount"/></PaymentAmount>
+          </xsl:otherwise>
+        </xsl:choose>
         <BankAccount><xsl:value-of select="$BankAccount"/></BankAccount>
         <PaymentType>SalesReceipt</PaymentType>
       </xsl:if>
@@ -145,7 +193,14 @@
   </xsl:template>
 
   <xsl:template match="orderItems">
+    <xsl:param name="rate"/>
+    <xsl:param name="tax-rate"/>
+    <xsl:param name="tax-code"/>
+    <xsl:param name="nominal-code"/>
     <xsl:variable name="qty" select="number(quantityOrdered)"/>
+    <!-- 1 when Amazon collects this line's VAT as marketplace facilitator, else 0. -->
+    <xsl:variable name="mf" select="number(boolean(tax/taxCollections[model = 'MARKETPLACE_FACILITATOR']))"/>
+    <xsl:variable name="line-rate" select="$rate * (1 - $mf)"/>
     <Item>
       <Id><xsl:value-of select="orderItemId"/></Id>
       <Sku><xsl:value-of select="product/sellerSku"/></Sku>
@@ -163,22 +218,27 @@
                       select="floor((round(-sum($discount-breakdowns/detailedBreakdowns[subtype='ITEM']/value/amount
                                                 | $discount-breakdowns[not(detailedBreakdowns)]/subtotal/amount) * 1000000)
                                      + 5000) div 10000)"/>
-        <xsl:variable name="full-gross" select="$unit * $qty"/>
+        <!-- A facilitated line's amount is the seller's ITEM proceeds (the price before Amazon's tax), when given. -->
+        <xsl:variable name="item-proceeds" select="proceeds/breakdowns[type='ITEM']/subtotal/amount"/>
+        <xsl:variable name="from-proceeds" select="$mf * number(boolean($item-proceeds))"/>
+        <xsl:variable name="full-gross"
+                      select="$unit * $qty * (1 - $from-proceeds)
+                              + floor((round(sum($item-proceeds) * 1000000) + 5000) div 10000) * $from-proceeds"/>
         <xsl:variable name="gross" select="$full-gross - $discount"/>
-        <xsl:variable name="full-net" select="round($full-gross * 100 div (100 + $rate * $item-inc))"/>
-        <xsl:variable name="net" select="round($gross * 100 div (100 + $rate * $item-inc))"/>
-        <xsl:variable name="unit-net" select="round($unit * 100 div (100 + $rate * $item-inc))"/>
-        <xsl:variable name="tax" select="($gross - $net) * $item-inc + round($net * $rate div 100) * (1 - $item-inc)"/>
+        <xsl:variable name="full-net" select="round($full-gross * 100 div (100 + $line-rate * $item-inc))"/>
+        <xsl:variable name="net" select="round($gross * 100 div (100 + $line-rate * $item-inc))"/>
+        <xsl:variable name="unit-net" select="round(($unit * (1 - $from-proceeds) + $full-gross div $qty * $from-proceeds) * 100 div (100 + $line-rate * $item-inc))"/>
+        <xsl:variable name="tax" select="($gross - $net) * $item-inc + round($net * $line-rate div 100) * (1 - $item-inc)"/>
         <UnitPrice><xsl:value-of select="format-number($unit-net div 100, '0.00')"/></UnitPrice>
         <xsl:if test="$full-net - $net != 0">
           <UnitDiscountAmount><xsl:value-of select="format-number(($full-net - $net) div $qty div 100, '0.########')"/></UnitDiscountAmount>
         </xsl:if>
-        <TaxRate><xsl:value-of select="$TaxRate"/></TaxRate>
+        <TaxRate><xsl:value-of select="concat(substring($tax-rate, 1 div ($mf = 0)), substring('0', 1 div $mf))"/></TaxRate>
         <TotalNet><xsl:value-of select="format-number($net div 100, '0.00')"/></TotalNet>
         <TotalTax><xsl:value-of select="format-number($tax div 100, '0.00')"/></TotalTax>
       </xsl:if>
-      <TaxCode><xsl:value-of select="$TaxCode"/></TaxCode>
-      <NominalCode><xsl:value-of select="$NominalCode"/></NominalCode>
+      <TaxCode><xsl:value-of select="concat(substring($tax-code, 1 div ($mf = 0)), substring($FacilitatorTaxCode, 1 div $mf))"/></TaxCode>
+      <NominalCode><xsl:value-of select="$nominal-code"/></NominalCode>
     </Item>
   </xsl:template>
 </xsl:stylesheet>

@@ -12,6 +12,11 @@
   doubles (8.325 is really 8.32499999...): the net is taken in millionths of a pound (exact for the up to 6
   decimal places Sage shows), the rate in hundredths of a percent, and their product, in units of 1e-10
   pounds, is exact up to a net of about 750,000 before it is rounded to pence by integer division.
+
+  Several marketplaces: when Export Stock Records priced the product for each marketplace of the
+  connection (MarketplacePrices/Price, each in its marketplace's currency, already rounded once to its
+  minor unit in Decimal), the message carries one offer per marketplace with its marketplace_id and
+  currency, and a Price that could not be computed (its Error) becomes <rejected> for that marketplace.
 -->
 <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
                 xmlns:json="urn:amazon-sage:json">
@@ -28,6 +33,36 @@
     <Feed>
       <xsl:apply-templates select="Company/Products/Product"/>
     </Feed>
+  </xsl:template>
+
+  <xsl:template match="Product[MarketplacePrices]">
+    <xsl:variable name="sku" select="Sku"/>
+    <xsl:for-each select="MarketplacePrices/Price[@Error]">
+      <rejected sku="{$sku}"><xsl:value-of select="@MarketplaceId"/>: <xsl:value-of select="@Error"/></rejected>
+    </xsl:for-each>
+    <xsl:if test="MarketplacePrices/Price[not(@Error)]">
+      <message>
+        <sku><xsl:value-of select="Sku"/></sku>
+        <operationType>PATCH</operationType>
+        <productType><xsl:value-of select="$ProductType"/></productType>
+        <patches json:array="true">
+          <op>merge</op>
+          <path>/attributes/purchasable_offer</path>
+          <xsl:for-each select="MarketplacePrices/Price[not(@Error)]">
+            <value json:array="true">
+              <marketplace_id><xsl:value-of select="@MarketplaceId"/></marketplace_id>
+              <currency><xsl:value-of select="@Currency"/></currency>
+              <audience>ALL</audience>
+              <our_price json:array="true">
+                <schedule json:array="true">
+                  <value_with_tax json:type="number"><xsl:value-of select="."/></value_with_tax>
+                </schedule>
+              </our_price>
+            </value>
+          </xsl:for-each>
+        </patches>
+      </message>
+    </xsl:if>
   </xsl:template>
 
   <xsl:template match="Product">

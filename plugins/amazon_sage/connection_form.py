@@ -19,7 +19,7 @@ CONNECTION_TYPE = "amazon_sp_api"
 HOOK_NAME = "Amazon Selling Partner API"
 HOOK_CLASS_NAME = "amazon_sage.hooks.selling_partner.SellingPartnerHook"
 
-# A country code, or several separated by commas (for the coming multi-marketplace work).
+# A country code, or several of one region separated by commas.
 MARKETPLACE_PATTERN = r"^\s*[A-Za-z]{2}\s*(,\s*[A-Za-z]{2}\s*)*$"
 
 # Required fields are typed "string" (the form refuses to save them empty); optional ones also
@@ -37,9 +37,9 @@ EXTRA_FIELDS: dict[str, dict[str, Any]] = {
     },
     "marketplace": {
         "label": "Marketplace",
-        "description": "Country code of the marketplace, e.g. UK (GB is read as UK). A comma-separated list "
-                       "such as UK,DE is accepted here for the coming multi-marketplace work; today the hook "
-                       "uses one marketplace.",
+        "description": "Country code of the marketplace, e.g. UK (GB is read as UK), or several of one region "
+                       "separated by commas, e.g. UK,DE,FR: orders are downloaded from all of them in one search; "
+                       "feeds go to the first.",
         "schema": {"type": "string", "default": "UK", "pattern": MARKETPLACE_PATTERN},
     },
     "endpoint": {

@@ -74,6 +74,13 @@ SETTINGS: dict[str, Setting] = {
                 "Optional floor on the purchase date: orders placed before it are never imported."),
         Setting("ORDER_STATUSES", "UNSHIPPED,PARTIALLY_SHIPPED,SHIPPED", "Download Orders: Order Status",
                 "Fulfilment statuses that are imported into Sage (comma-separated)."),
+        Setting("ORDERS_FULFILLED_BY", "All", "Download Orders: Fulfilment Channel (All, AFN, MFN)",
+                "Which orders to download: All, AFN (fulfilled by Amazon, FBA) or MFN (seller-fulfilled)."),
+        Setting("FBA_ONLY_WHEN_SHIPPED", "true", "(none)",
+                "Take FBA orders only once Amazon has shipped them (they need nothing from the seller; a later "
+                "window takes them when they ship). Cancellations are still downloaded."),
+        Setting("FBA_NOMINAL_CODE", "", "(none)",
+                "Sales nominal code of FBA item lines, to report FBA sales apart. Empty means NOMINAL_CODE."),
         Setting("WATCH_CANCELLATIONS", "true", "(none)",
                 "Also download CANCELLED orders so that an imported order cancelled later is reported."),
         Setting("WINDOW_OVERLAP_MINUTES", "5", "(none)",
@@ -84,11 +91,24 @@ SETTINGS: dict[str, Setting] = {
         Setting("ACCOUNT_REFERENCE", "AMAZON", "Mapping parameter AccountReference (AMAZONSALES)",
                 "Sage customer account for Amazon orders (8 characters at most)."),
         Setting("TAX_CODE", "1", "Mapping parameter TaxCode", "Sage tax code number for item lines (1 = T1)."),
+        Setting("FACILITATOR_TAX_CODE", "9", "(none)",
+                "Sage tax code number of lines whose VAT Amazon collects and remits as marketplace facilitator (no "
+                "output VAT for the seller): 9 = T9 outside the scope of VAT, or 0 = T0 zero-rated, as your "
+                "accountant advises."),
+        Setting("MARKETPLACE_ACCOUNTS", "", "Sage customer per marketplace (one task per marketplace in Zynk)",
+                "Sage customer account per marketplace or per currency, e.g. DE=AMAZONDE,FR=AMAZONFR or EUR=AMAZONEU: "
+                "a Sage account has one currency, so each currency needs its own. Orders of a marketplace not listed "
+                "take ACCOUNT_REFERENCE."),
+        Setting("MARKETPLACE_TAX", "", "Mapping parameters TaxCode/TaxRate per marketplace",
+                "Sage tax code and VAT rate per marketplace, e.g. DE=T20:19,FR=T21:20,IE=T22:23 (VAT is split from "
+                "the VAT-inclusive price at that rate). Marketplaces not listed take TAX_CODE and TAX_RATE."),
         Setting("TAX_RATE", "20", "Mapping parameter TaxRate", "VAT rate (%) used to net VAT-inclusive prices."),
         Setting("NOMINAL_CODE", "4000", "Mapping parameter NominalCode (5000)", "Sales nominal code of item lines."),
         Setting("CARRIAGE_CODE", "CARRIAGE", "Mapping parameter CarriageCode", "Sku written on the carriage line."),
         Setting("CARRIAGE_NOMINAL_CODE", "4905", "(carriage nominal)", "Nominal code of carriage."),
-        Setting("TAKEN_BY", "Amazon", "Mapping parameter TakenBy (Amazon_Zynk)", "Sage 'Order Taken By'."),
+        Setting("TAKEN_BY", "Amazon", "Mapping parameter TakenBy (Amazon_Zynk)",
+                "Sage 'Order Taken By'; with SAGE_POSTING=audit_trail, the User Name of each line (32 characters "
+                "at most)."),
         Setting("VAT_INCLUSIVE_ITEM", "true", "Mapping parameter VATInclusiveItem",
                 "Amazon item prices include VAT and are netted down."),
         Setting("VAT_INCLUSIVE_CARRIAGE", "true", "Mapping parameter VATInclusiveCarriage",
@@ -99,9 +119,32 @@ SETTINGS: dict[str, Setting] = {
         # Import Sales Orders
         Setting("UNKNOWN_SKU_ACTION", "fail", "Import: AutoCreateProducts / DefaultProductCode",
                 "'fail' fails an order with an unknown SKU; 'special' imports the line as Sage item S1."),
+        Setting("MARK_CANCELLATIONS", "true", "(none)",
+                "An imported order that Amazon cancels before Sage despatches it is marked 'CANCELLED ON AMAZON "
+                "<date>: DO NOT SHIP' in its first notes line (earlier notes move down), so pickers see it; false "
+                "leaves it unchanged and only lists it as needing attention. One despatched already fails its "
+                "record (refund or recover) and sends a notice."),
         Setting("IMPORT_HELPER_PROCESSES", "1", "(none)",
                 "Helper processes that read and check orders while the import writes to Sage. 0 does it all in "
                 "the task's own process. 1 suits two cores; more helps only with more cores."),
+        # Post to Sage: sales orders over a write-capable ODBC target, or an audit-trail import file
+        Setting("SAGE_POSTING", "sales_orders", "Sage 50 connector: Import Sales Orders (through SDO)",
+                "'sales_orders' writes SALES_ORDER/SOP_ITEM over a write-capable ODBC connection; 'audit_trail' "
+                "writes one sales invoice (SI) per order to an import file for Sage's File > Import "
+                "(audit trail transactions) and only reads Sage, as its own read-only ODBC driver allows."),
+        Setting("AUDIT_TRAIL_DROP_FOLDER", "", "(none)",
+                "Folder the bookkeeper imports audit-trail files from (e.g. a share the Sage PC sees). "
+                "Empty means $AIRFLOW_HOME/amazon_sage/sage_import."),
+        Setting("AUDIT_TRAIL_LEDGER", "", "(none)",
+                "The product's record of exported transactions, so none is exported twice before Sage imports it "
+                "(a SQLite file; on several workers, put it on a shared volume). "
+                "Empty means $AIRFLOW_HOME/amazon_sage/audit_trail_ledger.sqlite."),
+        Setting("AUDIT_TRAIL_DEPARTMENT", "0", "(Department)", "Sage department number of the invoice lines (0-999)."),
+        Setting("AUDIT_TRAIL_HEADER_ROW", "true", "(none)",
+                "Write the column names as the file's first row (tick 'My file contains headers' in Sage's wizard)."),
+        Setting("AUDIT_TRAIL_OVERDUE_HOURS", "48", "(none)",
+                "An order exported this many hours ago and still not in Sage's audit trail is listed as needing "
+                "attention (file not imported?)."),
         # Export Stock Records and the feeds
         Setting("INVENTORY_SCHEDULE", "0 * * * *", "(Upload Inventory Feed schedule)",
                 "Cron schedule of sage_stock_to_amazon_inventory (hourly)."),
@@ -124,6 +167,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("PRICES_MAPPING", "zynk_products_to_amazon_prices.xslt", "Auto Mapper: Mapping",
                 "Mapping from Zynk products to Amazon price messages."),
         Setting("FULFILLMENT_CHANNEL", "DEFAULT", "(none)", "fulfillment_channel_code of quantity updates."),
+        Setting("FBA_SKUS", "", "(none)",
+                "SKUs Amazon stocks (FBA), comma-separated: the quantity feed sends them no seller-fulfilled "
+                "quantity (it could switch an FBA offer to seller-fulfilled) and lists them in its skipped file."),
         Setting("PRODUCT_TYPE", "PRODUCT", "(none)", "Amazon productType sent with each PATCH."),
         Setting("PRICE_CURRENCY", "GBP", "Mapping parameter Currency", "Currency of prices sent to Amazon."),
         Setting("SALE_PRICE_INCLUDES_TAX", "false", "(none)",
@@ -195,6 +241,26 @@ def archive_destination() -> str:
     return get("ARCHIVE_DESTINATION") or str(_airflow_home() / "amazon_sage" / "archive")
 
 
+FULFILLED_BY = {"ALL": [], "AFN": ["AMAZON"], "MFN": ["MERCHANT"]}
+
+
+def orders_fulfilled_by() -> list[str]:
+    """searchOrders' ``fulfilledBy`` filter for ORDERS_FULFILLED_BY (empty: every order)."""
+    value = get("ORDERS_FULFILLED_BY").strip().upper()
+    if value not in FULFILLED_BY:
+        raise ValueError(f"{SETTINGS['ORDERS_FULFILLED_BY'].env_var}={value!r}: use All, AFN (FBA) or MFN "
+                         "(seller-fulfilled)")
+    return FULFILLED_BY[value]
+
+
+def audit_trail_drop_folder() -> Path:
+    return Path(get("AUDIT_TRAIL_DROP_FOLDER") or _airflow_home() / "amazon_sage" / "sage_import")
+
+
+def audit_trail_ledger() -> Path:
+    return Path(get("AUDIT_TRAIL_LEDGER") or _airflow_home() / "amazon_sage" / "audit_trail_ledger.sqlite")
+
+
 def mapping_path(setting_name: str) -> Path:
     """Resolve a mapping setting: an absolute path, or a file name in MAPPINGS_DIR."""
     value = Path(get(setting_name))
@@ -204,7 +270,9 @@ def mapping_path(setting_name: str) -> Path:
 
 
 def inventory_mapping_parameters() -> dict[str, str]:
-    return {"FulfillmentChannel": get("FULFILLMENT_CHANNEL"), "ProductType": get("PRODUCT_TYPE")}
+    fba = [sku.strip() for sku in get("FBA_SKUS").split(",") if sku.strip()]
+    return {"FulfillmentChannel": get("FULFILLMENT_CHANNEL"), "ProductType": get("PRODUCT_TYPE"),
+            "FBASkus": (";" + ";".join(fba) + ";") if fba else ""}
 
 
 def prices_mapping_parameters() -> dict[str, str]:
@@ -226,7 +294,30 @@ def orders_mapping_parameters() -> dict[str, str]:
         "VATInclusiveCarriage": str(get_bool("VAT_INCLUSIVE_CARRIAGE")).lower(),
         "BankAccount": get("BANK_ACCOUNT"),
         "AddPaymentDetails": str(get_bool("ADD_PAYMENT_DETAILS")).lower(),
+        "FBANominalCode": get("FBA_NOMINAL_CODE"),
+        "FacilitatorTaxCode": get("FACILITATOR_TAX_CODE"),
+        **marketplace_mapping_parameters(),
     }
+
+
+def marketplace_mapping_parameters() -> dict[str, str]:
+    """The orders mapping's per-marketplace tables, from MARKETPLACE_ACCOUNTS and MARKETPLACE_TAX.
+
+    Raises ValueError naming the setting when one cannot be read.
+    """
+    from amazon_sage.core.marketplaces import MarketplaceError, account_table, tax_table, xslt_table
+
+    try:
+        accounts = account_table(get("MARKETPLACE_ACCOUNTS"))
+    except MarketplaceError as exc:
+        raise ValueError(f"{SETTINGS['MARKETPLACE_ACCOUNTS'].env_var}: {exc}") from None
+    try:
+        taxes = tax_table(get("MARKETPLACE_TAX"))
+    except MarketplaceError as exc:
+        raise ValueError(f"{SETTINGS['MARKETPLACE_TAX'].env_var}: {exc}") from None
+    return {"MarketplaceAccounts": xslt_table(accounts),
+            "MarketplaceTaxCodes": xslt_table({key: str(code) for key, (code, _) in taxes.items()}),
+            "MarketplaceTaxRates": xslt_table({key: rate for key, (_, rate) in taxes.items()})}
 
 
 def markdown_table() -> str:

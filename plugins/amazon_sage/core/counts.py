@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 XCOM_KEY = "counts"
+IMPORT_FILE_KEY = "import_file"  # the audit-trail route's file for Sage's import: the run report names it
 STANDARD_KEYS = ("in", "out", "failed", "skipped")
 
 

@@ -11,6 +11,7 @@ from amazon_sage.dag_factories.defaults import dag_arguments
 from amazon_sage.operators.archive import ArchiveWorkflowDataOperator
 from amazon_sage.operators.auto_mapper import AutoMapperOperator
 from amazon_sage.operators.download_orders import AmazonDownloadOrdersOperator
+from amazon_sage.operators.export_audit_trail import Sage50ExportAuditTrailOperator
 from amazon_sage.operators.import_sales_orders import Sage50ImportSalesOrdersOperator
 
 STATUSES = ["PENDING", "UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED", "CANCELLED", "UNFULFILLABLE"]
@@ -28,6 +29,10 @@ DOC = """
   minutes early and capped at now − 2 minutes, maps them with `amazon_orders_to_zynk_sales_orders.xslt`, and
   imports each into Sage in its own transaction. Orders already in Sage (by Amazon order id in
   `CUST_ORDER_NUMBER`) are **skipped**, never doubled.
+* With `SAGE_POSTING=audit_trail` (a plain Sage 50, whose ODBC driver only reads), **Export Audit Trail**
+  replaces Import Sales Orders: each new order becomes one sales invoice (SI) in
+  `amazon_orders_<run id>.csv` in the drop folder, for Sage's *File → Import → Audit trail transactions*.
+  Orders already in Sage's audit trail, or exported before and not yet imported, are skipped.
 * Files of the run are in `<work root>/amazon_orders_to_sage/<run id>/`: `amazon_orders.xml`,
   `zynk_orders.xml`, `zynk_orders_success.xml`, `zynk_orders_fail.xml` (each order with its errors) and
   `zynk_orders_skipped.xml` (duplicates, statuses not imported, cancellations that need attention).
@@ -49,8 +54,25 @@ DOC = """
 """
 
 
+def _sage_posting_task() -> Sage50ImportSalesOrdersOperator | Sage50ExportAuditTrailOperator:
+    """The phase that posts the mapped orders to Sage, as SAGE_POSTING chooses."""
+    posting = settings.get("SAGE_POSTING").strip().lower()
+    shared = {"pool": settings.get("SAGE_POOL"), "input_file": "{{ ti.xcom_pull(task_ids='map_orders') }}",
+              "import_statuses": "{{ params.order_statuses }}"}
+    if posting == "audit_trail":
+        return Sage50ExportAuditTrailOperator(
+            task_id="export_audit_trail", task_display_name="Export Audit Trail",
+            doc="Write each new order once, as a sales invoice, to an audit-trail import file for Sage's "
+                "File > Import; write success, fail and skipped files. Sage is only read.", **shared)
+    if posting != "sales_orders":
+        raise ValueError(f"{settings.SETTINGS['SAGE_POSTING'].env_var}={posting!r}: use sales_orders or audit_trail")
+    return Sage50ImportSalesOrdersOperator(
+        task_id="import_sales_orders", task_display_name="Import Sales Orders",
+        doc="Import each order into Sage 50 in its own transaction; write success, fail and skipped files.", **shared)
+
+
 def orders_dag() -> DAG:
-    """``amazon_orders_to_sage``: download -> map -> import -> archive."""
+    """``amazon_orders_to_sage``: download -> map -> import (or export an audit-trail file) -> archive."""
     with DAG(
         dag_id="amazon_orders_to_sage",
         description="Download Amazon orders and import them into Sage 50 as sales orders",
@@ -95,14 +117,7 @@ def orders_dag() -> DAG:
             records=("Order", "SalesOrder"),
             parameters=settings.orders_mapping_parameters(),
         )
-        import_orders = Sage50ImportSalesOrdersOperator(
-            task_id="import_sales_orders",
-            task_display_name="Import Sales Orders",
-            pool=settings.get("SAGE_POOL"),
-            doc="Import each order into Sage 50 in its own transaction; write success, fail and skipped files.",
-            input_file="{{ ti.xcom_pull(task_ids='map_orders') }}",
-            import_statuses="{{ params.order_statuses }}",
-        )
+        import_orders = _sage_posting_task()
         archive = ArchiveWorkflowDataOperator(
             task_id="archive_workflow_data",
             task_display_name="Archive Workflow Data",

@@ -66,13 +66,13 @@ def stock_feed_dag(*, feed_name: str, title: str, upload_title: str, schedule_se
     ) as dag:
         export = Sage50ExportStockRecordsOperator(
             task_id="export_stock_records", task_display_name="Export Stock Records",
-            export_mode="{{ params.export_mode }}",
+            export_mode="{{ params.export_mode }}", marketplace_prices=feed_name == "prices",
             doc="Export the Sage STOCK records of the run as Zynk XML products.")
         map_feed = AutoMapperOperator(
             task_id=f"map_{feed_name}", task_display_name="Auto Mapper",
             input_file="{{ ti.xcom_pull(task_ids='export_stock_records') }}",
             mapping=str(mapping), output_name=f"amazon_{feed_name}.xml", parameters=parameters,
-            skip_without="Product", records=("Product", ("message", "rejected")),
+            skip_without="Product", records=("Product", ("message", "rejected", "skipped")),
             doc=f"Map the products to Amazon {feed_name} messages with the XSLT mapping.")
         upload = AmazonUploadListingsFeedOperator(
             task_id=f"upload_{feed_name}_feed", task_display_name=f"Upload {upload_title} Feed", feed_name=feed_name,

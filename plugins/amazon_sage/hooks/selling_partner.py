@@ -33,6 +33,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
+from amazon_sage.core.marketplaces import Marketplace
 from amazon_sage.core.sp_api.http_failures import transport_failure
 from amazon_sage.core.sp_api.login_with_amazon import CREDENTIAL_ERRORS, LoginRefused, access_token_client_class
 from amazon_sage.core.sp_api.rate_limited_calls import (
@@ -52,7 +53,8 @@ log = logging.getLogger(__name__)
 
 LISTINGS_FEED = "JSON_LISTINGS_FEED"
 FEED_CONTENT_TYPE = "application/json; charset=UTF-8"
-ORDERS_INCLUDED_DATA = ["BUYER", "RECIPIENT", "PROCEEDS", "PROMOTION", "FULFILLMENT", "CANCELLATION"]
+# TAX: the items' tax collections, which say when Amazon collects the VAT as marketplace facilitator.
+ORDERS_INCLUDED_DATA = ["BUYER", "RECIPIENT", "PROCEEDS", "PROMOTION", "FULFILLMENT", "CANCELLATION", "TAX"]
 HTTP_TIMEOUT_SECONDS = 60.0
 
 
@@ -103,22 +105,25 @@ class SellingPartnerHook(BaseHook):
         return seller_id
 
     @cached_property
+    def marketplaces(self) -> list[Marketplace]:
+        """The connection's marketplaces (extra ``marketplace``: ``UK``, or ``UK,DE,FR``), all in one region."""
+        from amazon_sage.core.marketplaces import MarketplaceError, parse_marketplaces
+
+        try:
+            return parse_marketplaces(str(self.extras.get("marketplace") or "UK"))
+        except MarketplaceError as exc:
+            raise AirflowException(f"Connection '{self.sp_api_conn_id}', extra marketplace: {exc}.") from None
+
+    @cached_property
     def marketplace(self) -> SimpleNamespace:
-        """Endpoint, marketplace id and region for the connection's country (e.g. ``UK``)."""
+        """Endpoint, marketplace id and region of the connection's first (home) marketplace.
+
+        The endpoint serves every marketplace of the connection, since they share its region.
+        """
         from sp_api.base import Marketplaces
 
-        country = str(self.extras.get("marketplace") or "UK").strip().upper()
-        if "," in country:
-            # The connection form accepts a list for the multi-marketplace work to come; this hook serves one.
-            raise AirflowException(f"Connection '{self.sp_api_conn_id}' names several marketplaces ({country}); "
-                                   "this version works with one: keep a single country code such as UK.")
-        if country == "GB":
-            country = "UK"
-        try:
-            known = Marketplaces[country]
-        except KeyError:
-            raise AirflowException(f"Connection '{self.sp_api_conn_id}': unknown marketplace {country!r}; "
-                                   "use a country code such as UK, DE or FR.") from None
+        home = self.marketplaces[0]
+        known = Marketplaces["GB" if home.code == "UK" else home.code]
         return SimpleNamespace(endpoint=self.extras.get("endpoint") or known.endpoint,
                                marketplace_id=known.marketplace_id, region=known.region)
 
@@ -230,7 +235,7 @@ class SellingPartnerHook(BaseHook):
     # -- Orders API v2026-01-01 ---------------------------------------------------------------
 
     def search_orders(self, *, last_updated_after: str, last_updated_before: str,
-                      fulfillment_statuses: list[str],
+                      fulfillment_statuses: list[str], fulfilled_by: list[str] | None = None,
                       included_data: list[str] | None = None) -> Iterator[dict[str, Any]]:
         """Yield every page of ``searchOrders`` for the window, following ``nextToken``.
 
@@ -244,10 +249,12 @@ class SellingPartnerHook(BaseHook):
             "lastUpdatedAfter": last_updated_after,
             "lastUpdatedBefore": last_updated_before,
             "fulfillmentStatuses": ",".join(fulfillment_statuses),
-            "marketplaceIds": self.marketplace.marketplace_id,
+            "marketplaceIds": ",".join(m.marketplace_id for m in self.marketplaces),
             "includedData": ",".join(included_data or ORDERS_INCLUDED_DATA),
             "maxResultsPerPage": 100,
         }
+        if fulfilled_by:  # AMAZON (FBA) and/or MERCHANT; none given: both
+            filters["fulfilledBy"] = ",".join(fulfilled_by)
         token: str | None = None
         try:
             while True:
@@ -286,8 +293,12 @@ class SellingPartnerHook(BaseHook):
 
     @property
     def listings_marketplace_ids(self) -> list[str]:
-        """The marketplaces a listings feed of this connection applies to."""
-        return [self.marketplace.marketplace_id]
+        """The marketplaces a listings feed of this connection applies to: all of its marketplaces.
+
+        One feed serves the region (its limits are per region): each price message carries an offer
+        per marketplace, and a quantity is the SKU's, whatever the marketplace.
+        """
+        return [m.marketplace_id for m in self.marketplaces]
 
     def upload_feed_document(self, document: bytes) -> str:
         """createFeedDocument, then upload the bytes; return the feedDocumentId. Safe to retry.
@@ -327,6 +338,16 @@ class SellingPartnerHook(BaseHook):
 
     def get_feed(self, feed_id: str) -> dict[str, Any]:
         return self.call("getFeed", self._feeds.get_feed, feed_id).payload
+
+    def marketplace_participations(self) -> list[dict[str, Any]]:
+        """The seller's marketplaces as Amazon's Sellers API lists them (``getMarketplaceParticipations``)."""
+        from sp_api.api import Sellers
+
+        response = self.call("getMarketplaceParticipations", self._client(Sellers).get_marketplace_participation)
+        if not isinstance(response.payload, list):
+            raise AirflowException("getMarketplaceParticipations answered without a list; Amazon's answer was "
+                                   "unreadable. Try again.")
+        return response.payload
 
     def get_feeds(self, *, feed_types: list[str], marketplace_ids: list[str] | None = None,
                   created_since: str | None = None, created_until: str | None = None,

@@ -79,7 +79,7 @@ def notify_failed_records(context: Any, kind: str, failures: list[tuple[str, str
 
     limiter = NoticeRateLimit(settings.work_root() / ".notices.json",
                               settings.get_int("NOTIFY_RECORDS_EVERY_MINUTES") * 60)
-    if not limiter.allow(f"records:{dag_id}"):
+    if not limiter.allow(f"records:{dag_id}:{kind}"):  # one kind of failure never silences another
         log.info("%d failed %s not notified: a notice went out less than NOTIFY_RECORDS_EVERY_MINUTES ago",
                  len(failures), kind)
         return

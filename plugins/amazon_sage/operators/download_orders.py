@@ -99,14 +99,16 @@ class AmazonDownloadOrdersOperator(BaseOperator):
         export_date = parse_instant(self.export_date if self.export_date is not None else settings.get("EXPORT_DATE"))
         pages = hook.search_orders(last_updated_after=window.iso()["lastUpdatedAfter"],
                                    last_updated_before=window.iso()["lastUpdatedBefore"],
-                                   fulfillment_statuses=statuses)
+                                   fulfillment_statuses=statuses, fulfilled_by=settings.orders_fulfilled_by())
         counts = write_orders_xml(pages, output, window={**window.iso(), "sellerId": hook.seller_id},
-                                  export_date=export_date)
+                                  export_date=export_date,
+                                  fba_only_when_shipped=settings.get_bool("FBA_ONLY_WHEN_SHIPPED"))
         context["ti"].xcom_push(key=WINDOW_KEY, value=window.iso())  # the run's window, for the next manual run
         push_counts(context, PhaseCounts(counts.received, counts.written,
-                                         skipped=counts.before_export_date + counts.repeated,
-                                         details={"pages": counts.pages}))
+                                         skipped=counts.before_export_date + counts.repeated + counts.fba_not_shipped,
+                                         details={"pages": counts.pages, "fba_not_shipped": counts.fba_not_shipped}))
         self.log.info("Download Orders summary: %d pages, %d orders received, %d written, %d before Export Date, "
-                      "%d repeated while paging; by status %s", counts.pages, counts.received, counts.written,
-                      counts.before_export_date, counts.repeated, counts.statuses)
+                      "%d repeated while paging, %d FBA not shipped yet (taken once shipped); by status %s",
+                      counts.pages, counts.received, counts.written, counts.before_export_date, counts.repeated,
+                      counts.fba_not_shipped, counts.statuses)
         return str(output)

@@ -26,11 +26,35 @@ class Sage50ExportStockRecordsOperator(BaseOperator):
     ui_color = "#00b050"
 
     def __init__(self, *, export_mode: str | None = None, sage_conn_id: str | None = None,
-                 published_only: bool | None = None, **kwargs: Any) -> None:
+                 published_only: bool | None = None, marketplace_prices: bool = False,
+                 sp_api_conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.export_mode = export_mode
         self.sage_conn_id = sage_conn_id
         self.published_only = published_only
+        self.marketplace_prices = marketplace_prices  # price every marketplace of the SP-API connection
+        self.sp_api_conn_id = sp_api_conn_id
+
+    def _pricing(self, connection: Any) -> Any:
+        """Prices per marketplace when the Amazon connection lists several marketplaces, else None."""
+        from decimal import Decimal
+
+        from amazon_sage.core.feeds.marketplace_prices import PriceMarket
+        from amazon_sage.core.marketplaces import tax_table
+        from amazon_sage.core.sage.stock_export import MarketplacePricing, read_exchange_rates
+        from amazon_sage.hooks.selling_partner import SellingPartnerHook
+
+        markets = SellingPartnerHook(self.sp_api_conn_id).marketplaces
+        if not self.marketplace_prices or len(markets) < 2:
+            return None
+        rates = read_exchange_rates(connection)
+        taxes = tax_table(settings.get("MARKETPLACE_TAX"))
+        base_vat = Decimal(settings.get("TAX_RATE"))
+        return MarketplacePricing(
+            markets=[PriceMarket(m.marketplace_id, m.currency,
+                                 Decimal(taxes[m.marketplace_id][1]) if m.marketplace_id in taxes else base_vat,
+                                 rates.get(m.currency)) for m in markets],
+            base_vat_rate=base_vat, includes_tax=settings.get_bool("SALE_PRICE_INCLUDES_TAX"))
 
     def execute(self, context: Any) -> str:
         import pyodbc
@@ -51,12 +75,14 @@ class Sage50ExportStockRecordsOperator(BaseOperator):
         output = run_folder_of(context) / OUTPUT_FILE
         connection = hook.connect()
         try:
-            count = export_stock(connection, query, output)
+            pricing = self._pricing(connection)
+            count = export_stock(connection, query, output, pricing=pricing)
         except pyodbc.Error as exc:
             raise hook.explain(exc) from None
         finally:
             connection.close()
         push_counts(context, PhaseCounts(count, count))
         window = "" if mode == "All" else f" changed from {start} to {end}"
-        self.log.info("Export Stock Records summary: %d products (mode %s%s)", count, mode, window)
+        priced = f", priced for {len(pricing.markets)} marketplaces" if pricing else ""
+        self.log.info("Export Stock Records summary: %d products (mode %s%s)%s", count, mode, window, priced)
         return str(output)

@@ -50,7 +50,8 @@ class Sage50ImportSalesOrdersOperator(BaseOperator):
         try:
             result = import_sales_orders(Path(self.input_file), run_folder_of(context), hook.connect,
                                          import_statuses=statuses, unknown_sku_action=action,
-                                         helper_processes=settings.get_int("IMPORT_HELPER_PROCESSES"))
+                                         helper_processes=settings.get_int("IMPORT_HELPER_PROCESSES"),
+                                         mark_cancellations=settings.get_bool("MARK_CANCELLATIONS"))
         except (XmlFileError, ImportLockError) as exc:
             raise AirflowException(str(exc)) from None
         except pyodbc.Error as exc:
@@ -70,8 +71,12 @@ class Sage50ImportSalesOrdersOperator(BaseOperator):
         for order_id, number in result.attention_orders:
             self.log.warning("NEEDS ATTENTION: order %s was cancelled on Amazon after import as Sage order %d; "
                              "review it in Sage (nothing was changed)", order_id, number)
+        for order_id, message in result.cancelled_after_despatch:
+            self.log.warning("CANCELLED AFTER DESPATCH: order %s: %s", order_id, message)
         notify_failed_records(context, "orders", result.failures, counts)
+        notify_failed_records(context, "orders cancelled on Amazon after despatch", result.cancelled_after_despatch,
+                              counts)
         self.log.info("Import Sales Orders summary: %d in, %d imported, %d failed, %d skipped (%d already in Sage), "
-                      "%d need attention", counts.records_in, counts.records_out, counts.failed, counts.skipped,
-                      result.duplicates, result.attention)
+                      "%d cancellations marked in Sage, %d need attention", counts.records_in, counts.records_out,
+                      counts.failed, counts.skipped, result.duplicates, result.cancelled_marked, result.attention)
         return str(result.success_file)

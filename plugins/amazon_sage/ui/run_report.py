@@ -17,11 +17,11 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import HTMLResponse
 
-from amazon_sage.core.counts import STANDARD_KEYS, XCOM_KEY
+from amazon_sage.core.counts import IMPORT_FILE_KEY, STANDARD_KEYS, XCOM_KEY
 from amazon_sage.dag_factories import OWNER
 
 ARCHIVE_TASK = "archive_workflow_data"  # its return value is the archive's URI
-SHOWN_DETAILS = ("duplicates", "attention")
+SHOWN_DETAILS = ("duplicates", "attention", "awaiting_import", "overdue")
 
 
 def runs_with_counts(dag_id: str | None = None, run_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -50,13 +50,15 @@ def runs_with_counts(dag_id: str | None = None, run_id: str | None = None, limit
                                   .order_by(TaskInstance.priority_weight.desc(), TaskInstance.task_id)):
             instances.setdefault((ti.dag_id, ti.run_id), []).append(ti)
         xcoms = session.scalars(select(XComModel).where(XComModel.run_id.in_(wanted_runs),
-                                                        XComModel.key.in_([XCOM_KEY, "return_value"]))).all()
+                                                        XComModel.key.in_([XCOM_KEY, "return_value",
+                                                                            IMPORT_FILE_KEY]))).all()
         values: dict[tuple[str, str, str, str], Any] = {
             (x.dag_id, x.run_id, x.task_id, x.key): XComModel.deserialize_value(x) for x in xcoms}
         report = []
         for run in runs:
             phases = [{"task_id": ti.task_id, "phase": ti.task_display_name, "state": str(ti.state),
-                       "counts": values.get((run.dag_id, run.run_id, ti.task_id, XCOM_KEY)) or {}}
+                       "counts": values.get((run.dag_id, run.run_id, ti.task_id, XCOM_KEY)) or {},
+                       "import_file": values.get((run.dag_id, run.run_id, ti.task_id, IMPORT_FILE_KEY))}
                       for ti in instances.get((run.dag_id, run.run_id), [])]
             archive = values.get((run.dag_id, run.run_id, ARCHIVE_TASK, "return_value"))
             report.append({"dag_id": run.dag_id, "run_id": run.run_id, "state": str(run.state),
@@ -72,6 +74,7 @@ def render_html(report: list[dict[str, Any]]) -> str:
             f"<td class='{html.escape(p['state'])}'><b>{html.escape(p['phase'])}</b><br>{html.escape(p['state'])}"
             + "".join(f"<br>{html.escape(str(k))}: {html.escape(str(v))}" for k, v in p["counts"].items()
                       if k in STANDARD_KEYS or k in SHOWN_DETAILS)
+            + (f"<br>Sage import file: {html.escape(p['import_file'].rsplit('/', 1)[-1])}" if p["import_file"] else "")
             + "</td>" for p in run["phases"])
         rows.append(f"<tr><td>{html.escape(run['dag_id'])}<br><small>{html.escape(run['run_id'])}</small></td>"
                     f"<td class='{html.escape(run['state'])}'>{html.escape(run['state'])}</td>"

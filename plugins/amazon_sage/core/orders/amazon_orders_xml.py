@@ -31,6 +31,7 @@ class DownloadCounts:
     written: int = 0
     before_export_date: int = 0
     repeated: int = 0
+    fba_not_shipped: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
 
 
@@ -55,12 +56,18 @@ def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+FBA_KEPT_STATUSES = {"SHIPPED", "CANCELLED"}  # an FBA order is taken once shipped; a cancellation is still news
+
+
 def write_orders_xml(pages: Iterable[dict[str, Any]], path: Path, *, window: dict[str, str],
-                     export_date: datetime | None = None) -> DownloadCounts:
+                     export_date: datetime | None = None, fba_only_when_shipped: bool = False) -> DownloadCounts:
     """Write every order of ``pages`` to ``path`` and return the counts.
 
     Orders created before ``export_date`` (Zynk's Export Date) are left out. An order seen
     twice in one download (it changed while paging) is written once, at its first sighting.
+    With ``fba_only_when_shipped``, orders Amazon fulfils (FBA) are left out until Amazon has
+    shipped them: they need nothing from the seller, and their shipment updates them, so a
+    later window takes them.
     """
     counts = DownloadCounts()
     seen: set[str] = set()
@@ -79,7 +86,12 @@ def write_orders_xml(pages: Iterable[dict[str, Any]], path: Path, *, window: dic
                     if export_date and _parse_time(order["createdTime"]) < export_date:
                         counts.before_export_date += 1
                         continue
-                    status = (order.get("fulfillment") or {}).get("fulfillmentStatus", "UNKNOWN")
+                    fulfillment = order.get("fulfillment") or {}
+                    status = fulfillment.get("fulfillmentStatus", "UNKNOWN")
+                    if (fba_only_when_shipped and fulfillment.get("fulfilledBy") == "AMAZON"
+                            and status not in FBA_KEPT_STATUSES):
+                        counts.fba_not_shipped += 1
+                        continue
                     counts.statuses[status] = counts.statuses.get(status, 0) + 1
                     _render(xf, "Order", order)
                     counts.written += 1

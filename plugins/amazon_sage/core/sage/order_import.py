@@ -3,7 +3,9 @@
 Per order, in document order:
 
 * status not importable (PENDING, ...) -> skipped, never written;
-* CANCELLED and already in Sage -> skipped and flagged *needs attention* (never deleted);
+* CANCELLED and already in Sage, not despatched -> marked cancelled in the Sage order's notes
+  (``mark_cancellations``; otherwise flagged *needs attention*), never deleted;
+* CANCELLED and already in Sage, despatched -> fail file: refund or recover it;
 * CANCELLED and not in Sage -> skipped;
 * already in Sage (``CUST_ORDER_NUMBER``) -> skipped as a duplicate, with the Sage number;
 * invalid (unknown SKU, wrong totals, ...) -> fail file with every error;
@@ -24,11 +26,13 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from amazon_sage.core.counts import PhaseCounts
 from amazon_sage.core.files import append_private
+from amazon_sage.core.sage.cancellations import MARK_PREFIX, despatch_state, mark_cancelled
 from amazon_sage.core.sage.check_helpers import order_preparer
 from amazon_sage.core.sage.order_checks import FAIL, WRITE, PreparedOrder
 from amazon_sage.core.sage.order_reader import iter_sales_order_elements
@@ -73,13 +77,16 @@ class ImportResult:
     skipped: int = 0
     duplicates: int = 0
     attention: int = 0
+    cancelled_marked: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     attention_orders: list[tuple[str, int]] = field(default_factory=list)
+    cancelled_after_despatch: list[tuple[str, str]] = field(default_factory=list)
 
     def counts(self) -> PhaseCounts:
         """In, imported (out), failed and skipped, with duplicates and cancellations needing attention."""
         return PhaseCounts(self.read, self.imported, failed=self.failed, skipped=self.skipped,
-                           details={"duplicates": self.duplicates, "attention": self.attention})
+                           details={"duplicates": self.duplicates, "attention": self.attention,
+                                    "cancelled_marked": self.cancelled_marked})
 
 
 class _Journal:
@@ -105,7 +112,7 @@ class _Journal:
 
 def import_sales_orders(input_file: Path, output_dir: Path, connect: Callable[[], Any], *,
                         import_statuses: set[str], unknown_sku_action: str = "fail",
-                        helper_processes: int = 0) -> ImportResult:
+                        helper_processes: int = 0, mark_cancellations: bool = True) -> ImportResult:
     """Import every order of ``input_file`` through a connection from ``connect()``.
 
     Writes the success, fail and skipped files into ``output_dir`` and returns the counts.
@@ -122,7 +129,8 @@ def import_sales_orders(input_file: Path, output_dir: Path, connect: Callable[[]
         with RecordFiles(paths, "SalesOrders") as files:
             try:
                 _import(input_file, facts, connection, files, journal, result, import_statuses=import_statuses,
-                        unknown_sku_action=unknown_sku_action, helper_processes=helper_processes)
+                        unknown_sku_action=unknown_sku_action, helper_processes=helper_processes,
+                        mark_cancellations=mark_cancellations)
             except Exception as exc:
                 if not result.imported:
                     raise  # nothing is in Sage: no result files, the error alone says what to fix
@@ -138,14 +146,14 @@ def import_sales_orders(input_file: Path, output_dir: Path, connect: Callable[[]
 
 def _import(input_file: Path, facts: Any, connection: Any, files: RecordFiles, journal: _Journal,
             result: ImportResult, *, import_statuses: set[str], unknown_sku_action: str,
-            helper_processes: int) -> None:
+            helper_processes: int, mark_cancellations: bool) -> None:
     with order_preparer(input_file, facts, import_statuses, unknown_sku_action, helper_processes) as prepare:
         check_well_formed(input_file)  # before the first write; while the helpers start, so it costs no time
         pending: list[tuple[Any, PreparedOrder]] = []
         for element in iter_sales_order_elements(input_file):
             result.read += 1
             prepared = prepare(element)
-            if _ready(element, prepared, connection, files, result, import_statuses):
+            if _ready(element, prepared, connection, files, result, import_statuses, mark_cancellations):
                 pending.append((element, prepared))  # detached by the reader, so it stays whole
             if len(pending) >= BATCH:
                 _write_batch(pending, connection, files, journal, result)
@@ -154,7 +162,7 @@ def _import(input_file: Path, facts: Any, connection: Any, files: RecordFiles, j
 
 
 def _ready(element: Any, prepared: PreparedOrder, connection: Any, files: RecordFiles, result: ImportResult,
-           import_statuses: set[str]) -> bool:
+           import_statuses: set[str], mark_cancellations: bool) -> bool:
     """Whether the order is to be written; if not, write it to the fail or skipped file."""
     if prepared.kind == FAIL:
         files.write("fail", element, errors=prepared.errors, stage=prepared.fail_stage)
@@ -166,16 +174,41 @@ def _ready(element: Any, prepared: PreparedOrder, connection: Any, files: Record
     number = prepared.customer_order_number
     existing = find_order_numbers(connection, [number]).get(number)
     if prepared.status == CANCELLED and existing is not None:
-        message = (f"Cancelled on Amazon after it was imported as Sage order {existing}. Review it in Sage: "
-                   "cancel or credit it by hand. It has not been changed.")
-        files.write("skipped", element, warnings=[message], stage="Needs attention", sales_order_number=existing)
-        result.attention += 1
-        result.attention_orders.append((prepared.order_id, existing))
-    else:
-        message = f"Status {prepared.status} is not imported (imported: {', '.join(sorted(import_statuses))})"
-        files.write("skipped", element, stage="Status filter", sales_order_number=existing, warnings=[message])
+        _cancelled_in_sage(element, prepared.order_id, existing, connection, files, result, mark_cancellations)
+        return False
+    message = f"Status {prepared.status} is not imported (imported: {', '.join(sorted(import_statuses))})"
+    files.write("skipped", element, stage="Status filter", sales_order_number=existing, warnings=[message])
     result.skipped += 1
     return False
+
+
+def _cancelled_in_sage(element: Any, order_id: str, number: int, connection: Any, files: RecordFiles,
+                       result: ImportResult, mark: bool) -> None:
+    """An order Amazon cancelled after it went into Sage as ``number``: fail, mark or flag it (see the module doc)."""
+    despatched, shown = despatch_state(connection, number)
+    if despatched:
+        message = (f"Cancelled on Amazon after despatch: refund or recover. Sage order {number} shows {shown}; "
+                   "it has not been changed.")
+        files.write("fail", element, errors=[message], stage="Cancelled after despatch")
+        result.failed += 1
+        result.failures.append((order_id, message))
+        result.cancelled_after_despatch.append((order_id, message))
+        return
+    if mark:
+        changed = mark_cancelled(connection, number, datetime.now())
+        message = (f"Cancelled on Amazon before despatch: Sage order {number} "
+                   + ("is now marked" if changed else "was already marked")
+                   + f" '{MARK_PREFIX} ...: DO NOT SHIP' in its first notes line. Cancel or delete it in Sage once "
+                   "checked (stock allocation is left to Sage).")
+        files.write("skipped", element, warnings=[message], stage="Cancellation marked", sales_order_number=number)
+        result.cancelled_marked += int(changed)
+    else:
+        message = (f"Cancelled on Amazon after it was imported as Sage order {number}. Review it in Sage: "
+                   "cancel or credit it by hand. It has not been changed.")
+        files.write("skipped", element, warnings=[message], stage="Needs attention", sales_order_number=number)
+        result.attention += 1
+        result.attention_orders.append((order_id, number))
+    result.skipped += 1
 
 
 def _write_batch(pending: list[tuple[Any, PreparedOrder]], connection: Any, files: RecordFiles,

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from amazon_sage.core.money import ZERO, pennies, vat_on_net
 from amazon_sage.core.sage import address as sage_address
+from amazon_sage.core.sage.currencies import Currency, base_currency, to_base
 from amazon_sage.core.sage.order_reader import OrderLine, SalesOrder
 from amazon_sage.core.sage.tax_codes import tax_code_name
 
@@ -42,14 +43,19 @@ class CompanyFacts:
     stock: dict[str, StockItem]
     tax_rates: dict[int, Decimal]
     accounts: set[str]
+    currencies: dict[str, Currency] = field(default_factory=dict)  # by code; empty: all in the base currency
+    account_currencies: dict[str, int] = field(default_factory=dict)  # SALES_LEDGER.CURRENCY by account
 
 
 @dataclass
 class SageOrderRows:
+    """An order's Sage rows; ``gross`` is what the buyer paid, in the order's currency (``currency``)."""
+
     header: dict[str, Any]
     items: list[dict[str, Any]]
     gross: Decimal
     warnings: list[str] = field(default_factory=list)
+    currency: str = "GBP"
 
 
 class OrderRejected(Exception):
@@ -153,6 +159,46 @@ def _tax_analysis(parts: list[tuple[Decimal, Decimal, Decimal]]) -> dict[str, An
     return columns
 
 
+def order_currency(order: SalesOrder, facts: CompanyFacts, account: str, errors: list[str]) -> Currency:
+    """The order's currency as Sage knows it; problems (unknown currency, an account in another) go to ``errors``."""
+    base = base_currency(facts.currencies) or Currency(1, "GBP", Decimal(1), True)
+    code = (order.currency or base.code).strip().upper()
+    currency = facts.currencies.get(code) or (base if code == base.code else None)
+    if currency is None:
+        errors.append(f"the order is in {code}, which is not in Sage's currency table: add {code} in Sage "
+                      "(Settings > Currencies) with its exchange rate, then rerun the order")
+        return base
+    if not currency.base and currency.rate <= 0:
+        errors.append(f"Sage's exchange rate for {code} is {currency.rate}: set it in Sage (Settings > Currencies)")
+    held = facts.account_currencies.get(account)
+    if account in facts.accounts and held is not None and held != currency.number:
+        account_code = next((c.code for c in facts.currencies.values() if c.number == held), f"currency {held}")
+        errors.append(f"account {account!r} is in {account_code} but the order is in {code}: a Sage account has one "
+                      f"currency, so send {code} orders to an account in {code} (MARKETPLACE_ACCOUNTS)")
+    return currency
+
+
+FOREIGN_ITEM_COLUMNS = {"UNIT_PRICE": "FOREIGN_UNIT_PRICE", "DISCOUNT_AMOUNT": "FOREIGN_DISCOUNT_AMOUNT",
+                        "FULL_NET_AMOUNT": "FOREIGN_FULL_NET_AMOUNT", "NET_AMOUNT": "FOREIGN_NET_AMOUNT",
+                        "TAX_AMOUNT": "FOREIGN_TAX_AMOUNT", "GROSS_AMOUNT": "FOREIGN_GROSS_AMOUNT"}
+
+
+def _item_in_base(item: dict[str, Any], rate: Decimal) -> None:
+    """Keep the line's amounts (in the order's currency) in its FOREIGN_* columns and put base amounts in the rest.
+
+    Net and tax are each converted to the penny and gross is their sum, so net + tax = gross in both currencies;
+    the discount is what separates the converted full net from the converted net.
+    """
+    for column, foreign in FOREIGN_ITEM_COLUMNS.items():
+        item[foreign] = item[column]
+    item["UNIT_PRICE"] = to_base(item["UNIT_PRICE"], rate)
+    item["NET_AMOUNT"] = to_base(item["NET_AMOUNT"], rate)
+    item["TAX_AMOUNT"] = to_base(item["TAX_AMOUNT"], rate)
+    item["FULL_NET_AMOUNT"] = to_base(item["FULL_NET_AMOUNT"], rate)
+    item["DISCOUNT_AMOUNT"] = item["FULL_NET_AMOUNT"] - item["NET_AMOUNT"]
+    item["GROSS_AMOUNT"] = item["NET_AMOUNT"] + item["TAX_AMOUNT"]
+
+
 def build_rows(order: SalesOrder, facts: CompanyFacts, *, unknown_sku_action: str = "fail") -> SageOrderRows:
     """Return the Sage rows for ``order``; raise :class:`OrderRejected` listing every problem."""
     errors: list[str] = []
@@ -169,6 +215,8 @@ def build_rows(order: SalesOrder, facts: CompanyFacts, *, unknown_sku_action: st
         errors.append("the order has no item lines")
     if len(order.customer_order_number) > WIDTH["CUST_ORDER_NUMBER"]:
         errors.append("the customer order number is longer than Sage's 60 characters")
+    currency = order_currency(order, facts, account, errors)
+    exchange_rate = Decimal(1) if currency.base else currency.rate
     builder = _LineBuilder(facts, unknown_sku_action, errors)
     items = [builder.item(line, number) for number, line in enumerate(order.lines, 1)]
 
@@ -179,14 +227,23 @@ def build_rows(order: SalesOrder, facts: CompanyFacts, *, unknown_sku_action: st
         _, net, tax = builder.amounts(order.carriage, rate, "Carriage")
         carriage = {"net": net, "tax": tax, "code_id": code_id, "rate": rate, "nominal": order.carriage.nominal_code}
 
+    foreign_net = sum((item["NET_AMOUNT"] for item in items), ZERO)
+    foreign_tax = sum((item["TAX_AMOUNT"] for item in items), ZERO)
+    foreign_carriage = {"net": carriage["net"], "tax": carriage["tax"]}
+    foreign_gross = foreign_net + foreign_tax + carriage["net"] + carriage["tax"]
+    if order.payment_amount is not None and foreign_gross != pennies(order.payment_amount):
+        errors.append(f"the order's gross in Sage would be {foreign_gross} but the buyer paid "
+                      f"{pennies(order.payment_amount)}; check the mapping's VAT settings")
+    if errors:
+        raise OrderRejected(errors)
+    for item in items:
+        _item_in_base(item, exchange_rate)
+    carriage["net"] = to_base(carriage["net"], exchange_rate)
+    carriage["tax"] = to_base(carriage["tax"], exchange_rate)
     items_net = sum((item["NET_AMOUNT"] for item in items), ZERO)
     items_tax = sum((item["TAX_AMOUNT"] for item in items), ZERO)
     gross = items_net + items_tax + carriage["net"] + carriage["tax"]
-    if order.payment_amount is not None and gross != pennies(order.payment_amount):
-        errors.append(f"the order's gross in Sage would be {gross} but the buyer paid {pennies(order.payment_amount)}; "
-                      "check the mapping's VAT settings")
-    if errors:
-        raise OrderRejected(errors)
+    foreign_carriage_gross = foreign_carriage["net"] + foreign_carriage["tax"]
 
     invoice = sage_address.layout(order.invoice)
     delivery = sage_address.layout(order.delivery)
@@ -209,27 +266,30 @@ def build_rows(order: SalesOrder, facts: CompanyFacts, *, unknown_sku_action: st
         "CUST_ORDER_NUMBER": order.customer_order_number,
         **{f"NOTES_{n}": _cut(text, WIDTH["NOTES"]) for n, text in enumerate(order.notes, 1)},
         "ITEMS_NET": items_net, "ITEMS_TAX": items_tax, "ITEMS_GROSS": items_net + items_tax,
-        "FOREIGN_ITEMS_NET": items_net, "FOREIGN_ITEMS_TAX": items_tax, "FOREIGN_ITEMS_GROSS": items_net + items_tax,
+        "FOREIGN_ITEMS_NET": foreign_net, "FOREIGN_ITEMS_TAX": foreign_tax,
+        "FOREIGN_ITEMS_GROSS": foreign_net + foreign_tax,
         **_tax_analysis([(item["TAX_RATE"], item["NET_AMOUNT"], item["TAX_AMOUNT"]) for item in items]
                         + ([(carriage["rate"], carriage["net"], carriage["tax"])] if order.carriage else [])),
         "CARR_NET": carriage["net"], "CARR_TAX": carriage["tax"], "CARR_GROSS": carriage["net"] + carriage["tax"],
-        "FOREIGN_CARR_NET": carriage["net"], "FOREIGN_CARR_TAX": carriage["tax"],
-        "FOREIGN_CARR_GROSS": carriage["net"] + carriage["tax"],
+        "FOREIGN_CARR_NET": foreign_carriage["net"], "FOREIGN_CARR_TAX": foreign_carriage["tax"],
+        "FOREIGN_CARR_GROSS": foreign_carriage_gross,
         "CARR_NOM_CODE": _cut(carriage["nominal"], WIDTH["NOMINAL_CODE"]),
         "CARR_TAX_CODE": tax_code_name(carriage["code_id"]),
         "INVOICE_NET": items_net + carriage["net"], "INVOICE_TAX": items_tax + carriage["tax"], "INVOICE_GROSS": gross,
-        "FOREIGN_INVOICE_NET": items_net + carriage["net"], "FOREIGN_INVOICE_TAX": items_tax + carriage["tax"],
-        "FOREIGN_INVOICE_GROSS": gross,
+        "FOREIGN_INVOICE_NET": foreign_net + foreign_carriage["net"],
+        "FOREIGN_INVOICE_TAX": foreign_tax + foreign_carriage["tax"],
+        "FOREIGN_INVOICE_GROSS": foreign_gross,
         "GLOBAL_TAX_CODE": items[0]["TAX_CODE"],
-        "CURRENCY": 1,
-        "FOREIGN_RATE": 1.0,
+        "CURRENCY": currency.number,
+        "FOREIGN_RATE": exchange_rate,
         "PAYMENT_REF": _cut(order.payment_ref, WIDTH["PAYMENT_REF"]),
         "BANK_REF": _cut(order.bank_account, WIDTH["BANK_REF"]),
-        "AMOUNT_PREPAID": pennies(order.payment_amount) if order.payment_amount is not None else ZERO,
+        "AMOUNT_PREPAID": gross if order.payment_amount is not None else ZERO,
+        "FOREIGN_AMOUNT_PREPAID": foreign_gross if order.payment_amount is not None else ZERO,
         "DESPATCH_STATUS": "Not Despatched",
         "ALLOCATED_STATUS": "Not Allocated",
     }
-    return SageOrderRows(header=header, items=items, gross=gross, warnings=warnings)
+    return SageOrderRows(header=header, items=items, gross=foreign_gross, warnings=warnings, currency=currency.code)
 
 
 def column_values(row: dict[str, Any]) -> dict[str, Any]:

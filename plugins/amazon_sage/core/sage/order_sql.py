@@ -10,9 +10,11 @@ a crash, not without any state file of ours, and not when two imports run at onc
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from amazon_sage.core.money import pennies
+from amazon_sage.core.sage.currencies import Currency
 from amazon_sage.core.sage.order_rows import CompanyFacts, SageOrderRows, StockItem
 from amazon_sage.core.sage.tax_codes import tax_code_id
 
@@ -46,7 +48,7 @@ def take_import_lock(cursor: Any) -> None:
 
 
 def read_company_facts(connection: Any) -> CompanyFacts:
-    """Read stock codes, tax rates and account references, then end the read transaction.
+    """Read stock codes, tax rates, accounts with their currencies and the currency table; end the read transaction.
 
     Ending it matters: an open read transaction on SQLite blocks other writers.
     """
@@ -60,12 +62,20 @@ def read_company_facts(connection: Any) -> CompanyFacts:
                                     nominal or "", unit or "")
         rates = {int(code_id): pennies(rate) for code_id, rate in
                  cursor.execute("SELECT TAX_CODE_ID, TAX_RATE FROM TAX_CODE").fetchall()}
-        accounts = {ref.upper() for (ref,) in cursor.execute(
-            "SELECT ACCOUNT_REF FROM SALES_LEDGER WHERE RECORD_DELETED = 0 OR RECORD_DELETED IS NULL").fetchall()}
+        account_currencies = {ref.upper(): int(number) if number is not None else None for ref, number in
+                              cursor.execute("SELECT ACCOUNT_REF, CURRENCY FROM SALES_LEDGER "
+                                             "WHERE RECORD_DELETED = 0 OR RECORD_DELETED IS NULL").fetchall()}
+        currencies = {str(code).strip().upper(): Currency(int(number), str(code).strip().upper(),
+                                                          Decimal(str(rate or 0)), bool(base))
+                      for number, code, rate, base in cursor.execute(
+                          "SELECT NUMBER, CODE, RATE, BASE_CURRENCY FROM CURRENCY "
+                          "WHERE (RECORD_DELETED = 0 OR RECORD_DELETED IS NULL) AND CODE IS NOT NULL").fetchall()
+                      if str(code).strip()}
     finally:
         cursor.close()
         connection.rollback()
-    return CompanyFacts(stock=stock, tax_rates=rates, accounts=accounts)
+    return CompanyFacts(stock=stock, tax_rates=rates, accounts=set(account_currencies), currencies=currencies,
+                        account_currencies={ref: n for ref, n in account_currencies.items() if n is not None})
 
 
 def find_order_number(cursor: Any, customer_order_number: str) -> int | None:

@@ -108,8 +108,50 @@ def _product(record: dict[str, Any]) -> etree._Element:
     return product
 
 
-def export_stock(connection: Any, query: StockQuery, output: Path) -> int:
-    """Write the products of ``query`` to ``output`` and return how many were written."""
+@dataclass(frozen=True)
+class MarketplacePricing:
+    """Prices per marketplace: each product gets ``MarketplacePrices/Price`` per market (or its reason)."""
+
+    markets: list[Any]  # core.feeds.marketplace_prices.PriceMarket
+    base_vat_rate: Decimal
+    includes_tax: bool
+
+
+def _marketplace_prices(product: etree._Element, pricing: MarketplacePricing) -> None:
+    from amazon_sage.core.feeds.marketplace_prices import marketplace_price
+
+    sale_price = product.findtext("SalePrice")
+    prices = etree.SubElement(product, "MarketplacePrices")
+    for market in pricing.markets:
+        price, error = marketplace_price(sale_price, market, base_vat_rate=pricing.base_vat_rate,
+                                         includes_tax=pricing.includes_tax)
+        element = etree.SubElement(prices, "Price", MarketplaceId=market.marketplace_id, Currency=market.currency)
+        if error:
+            element.set("Error", error)
+        else:
+            element.text = format(price, "f")
+
+
+def read_exchange_rates(connection: Any) -> dict[str, Decimal]:
+    """``CURRENCY.RATE`` by code, the base currency at 1; ends the read transaction."""
+    cursor = connection.cursor()
+    try:
+        return {str(code).strip().upper(): Decimal(1) if base else Decimal(str(rate or 0))
+                for code, rate, base in cursor.execute(
+                    "SELECT CODE, RATE, BASE_CURRENCY FROM CURRENCY "
+                    "WHERE (RECORD_DELETED = 0 OR RECORD_DELETED IS NULL) AND CODE IS NOT NULL").fetchall()}
+    finally:
+        cursor.close()
+        connection.rollback()
+
+
+def export_stock(connection: Any, query: StockQuery, output: Path, *,
+                 pricing: MarketplacePricing | None = None) -> int:
+    """Write the products of ``query`` to ``output`` and return how many were written.
+
+    With ``pricing``, each product also carries its price for every marketplace (see
+    :mod:`amazon_sage.core.feeds.marketplace_prices`), which the prices mapping sends.
+    """
     cursor = connection.cursor()
     count = 0
     try:
@@ -119,7 +161,10 @@ def export_stock(connection: Any, query: StockQuery, output: Path) -> int:
             with xf.element("Company", nsmap={"xsi": XSI}), xf.element("Products"):
                 while rows := cursor.fetchmany(FETCH):
                     for row in rows:
-                        xf.write(_product(dict(zip(COLUMNS, row, strict=True))))  # one write per product
+                        product = _product(dict(zip(COLUMNS, row, strict=True)))
+                        if pricing is not None:
+                            _marketplace_prices(product, pricing)
+                        xf.write(product)  # one write per product
                         count += 1
     finally:
         cursor.close()

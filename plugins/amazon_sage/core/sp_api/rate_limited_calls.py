@@ -36,6 +36,7 @@ AMAZON_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "getFeed": (2.0, 15),
     "getFeeds": (0.0222, 10),
     "getFeedDocument": (0.0222, 10),
+    "getMarketplaceParticipations": (0.016, 15),
     # Per feed type, besides createFeed's own plan: 5 submissions per 5 minutes per region.
     "JSON_LISTINGS_FEED": (5 / 300, 5),
     # Presigned S3 URLs: not SP-API operations, but retried the same way.
