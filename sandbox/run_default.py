@@ -2,13 +2,14 @@
 
 It prepares ``var/`` in the project: an Airflow home on SQLite, the sample Sage company and
 the archive folder; starts the SP-API sandbox with generated orders from the last few days;
-runs ``airflow dags test`` for ``amazon_orders_to_sage`` over that window; despatches a few of
-the imported orders in the sample company as a seller would in Sage (one in full, one in part,
-one with a courier the courier table does not know) and runs ``sage_despatches_to_amazon``
-over that moment; then ``sage_stock_to_amazon_inventory`` and ``sage_stock_to_amazon_prices``
-(export mode All). It prints each run's archive, its success and fail files (copied out of
-the archive), what landed in Sage, what was confirmed to Amazon and what the sandbox's Amazon
-listings now hold. With
+runs ``airflow dags test --use-executor`` (beside an API server and a triggerer it starts and
+stops, so that every task's log is in the UI: :mod:`sandbox.logged_runs`) for
+``amazon_orders_to_sage`` over that window; despatches a few of the imported orders in the
+sample company as a seller would in Sage (one in full, one in part, one with a courier the
+courier table does not know) and runs ``sage_despatches_to_amazon`` over that moment; then
+``sage_stock_to_amazon_inventory`` and ``sage_stock_to_amazon_prices`` (export mode All). It
+prints each run's archive, its success and fail files (copied out of the archive), what landed
+in Sage, what was confirmed to Amazon and what the sandbox's Amazon listings now hold. With
 ``AMAZON_SAGE_SAGE_POSTING=audit_trail`` it also prints the audit-trail import file and imports it
 into the sample company, as the bookkeeper would with Sage's File > Import.
 
@@ -37,6 +38,7 @@ from amazon_sage import settings
 from amazon_sage.core.files import atomic_output
 from amazon_sage.core.marketplaces import BY_ID
 from sandbox.airflow_env import airflow_environment, sp_api_connection
+from sandbox.logged_runs import airflow_services, run_logged
 from sandbox.order_generator import generate_orders
 from sandbox.sage_audit_import import ImportRefused, import_audit_trail
 from sandbox.sample_company import create_company, despatch_order, odbc_connection_string
@@ -195,12 +197,13 @@ def main() -> None:
                                               "despatched_to": (despatched_at + timedelta(minutes=1)).isoformat()},
                 "sage_stock_to_amazon_inventory": {"export_mode": "All"},
                 "sage_stock_to_amazon_prices": {"export_mode": "All"}}
-        for dag_id in DAGS:
-            if dag_id == "sage_despatches_to_amazon":
-                despatched = despatch_some_orders(company, sandbox, despatched_at)
-                print(f"Despatched in Sage: {', '.join(despatched)} (in full, in part, unknown courier)")
-            print(f"Running DAG {dag_id} ...", flush=True)
-            airflow(env, "dags", "test", dag_id, "--conf", json.dumps(conf[dag_id]), log=log)
+        with airflow_services(env, home) as services:  # each task's log in the UI, feed waits in a triggerer
+            for dag_id in DAGS:
+                if dag_id == "sage_despatches_to_amazon":
+                    despatched = despatch_some_orders(company, sandbox, despatched_at)
+                    print(f"Despatched in Sage: {', '.join(despatched)} (in full, in part, unknown courier)")
+                print(f"Running DAG {dag_id} ...", flush=True)
+                run_logged(airflow, services, dag_id, json.dumps(conf[dag_id]), log)
         calls = dict(sandbox.state.calls)
         confirmations = list(sandbox.confirmations)
         listings = {sku: (listing.quantity, listing.price) for sku, listing in sandbox.feeds_state.listings.items()}

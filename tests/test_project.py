@@ -144,7 +144,7 @@ def test_only_xml_files_sets_the_xml_parsers_protections() -> None:
 # orders mapping's parameters, which the DAG carries.
 PARSE_TIME_CORE = {"amazon_sage.core", "amazon_sage.core.counts", "amazon_sage.core.files",
                    "amazon_sage.core.run_folder", "amazon_sage.core.orders", "amazon_sage.core.orders.download_window",
-                   "amazon_sage.core.marketplaces"}
+                   "amazon_sage.core.marketplaces", "amazon_sage.core.orders.last_window", "amazon_sage.core.run_notes"}
 
 
 def test_parsing_the_dags_loads_no_hook_and_no_phase_code(tmp_path: Path) -> None:

@@ -313,3 +313,36 @@ def test_every_file_the_upload_writes_is_private(stock_dags, sandbox_server, com
     assert {"amazon_inventory_rejected.json", f"amazon_inventory_report_{feed_id}.json"} <= set(written)
     assert {name: mode for name, mode in written.items() if mode != 0o600} == {}
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_a_feed_wait_whose_task_has_finished_ends_at_once_and_a_deferred_one_still_waits(
+        stock_dags, sandbox_server, company) -> None:
+    """A triggerer that picks up the wait of a finished upload (left over by ``dag.test``) asks Amazon nothing."""
+    from uuid import UUID
+
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.sdk.api.datamodels._generated import TaskInstance as TaskInstanceSDK
+    from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor
+    from airflow.utils.session import create_session
+
+    run, states = run_dag(stock_dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
+    assert states["upload_inventory_feed"] == "success"
+    [feed_id] = sandbox_server.sandbox.feeds_state.feeds
+    upload = run.get_task_instance("upload_inventory_feed")
+    sdk_ti = TaskInstanceSDK(id=UUID(str(upload.id)), task_id=upload.task_id, dag_id=upload.dag_id,
+                             run_id=upload.run_id, try_number=upload.try_number, map_index=upload.map_index,
+                             dag_version_id=UUID(str(upload.dag_version_id)))
+
+    def wait(state: str) -> dict:
+        with create_session() as session:
+            session.get(TaskInstance, upload.id).state = state
+        trigger = ListingsFeedTrigger([feed_id], SellingPartnerHook().sp_api_conn_id, poll_interval=0.1)
+        trigger.task_instance, trigger.trigger_id = sdk_ti, 1  # as the triggerer sets them
+        return InProcessTestSupervisor.run_trigger_in_process(trigger=trigger, ti=sdk_ti).payload
+
+    polls = sandbox_server.sandbox.state.calls["getFeed"]
+    assert wait("success") == {"status": "stale", "state": "success"}
+    assert sandbox_server.sandbox.state.calls["getFeed"] == polls  # Amazon was not asked
+    event = wait("deferred")  # a genuinely deferred upload after a triggerer restart: it waits and resumes
+    assert event["status"] == "done" and event["feeds"][feed_id]["processingStatus"] == "DONE"
+    assert sandbox_server.sandbox.state.calls["getFeed"] > polls

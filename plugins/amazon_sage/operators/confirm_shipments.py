@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
-from amazon_sage.operators.run_context import push_counts, run_folder_of
+from amazon_sage.operators.run_context import push_counts, push_failed_records, run_folder_of
 
 MAX_LISTED = 50
 
@@ -56,6 +56,7 @@ class AmazonConfirmShipmentsOperator(BaseOperator):
                           ", ".join(f"{sku} x{units}" for sku, units in confirmation["items"].items()))
         for order_id, error in result.failures[:MAX_LISTED]:
             self.log.warning("Failed shipment %s: %s", order_id, error)
+        push_failed_records(context, "shipments", result.failures)  # the run's note in Airflow
         notify_failed_records(context, "shipments", result.failures, counts)
         self.log.info("Confirm Shipments summary: %d in, %d confirmed (%d units), %d failed, %d skipped",
                       counts.records_in, counts.records_out, result.units, counts.failed, counts.skipped)

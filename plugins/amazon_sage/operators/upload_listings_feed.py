@@ -13,7 +13,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from amazon_sage import settings
 from amazon_sage.core.counts import PhaseCounts
-from amazon_sage.operators.run_context import push_counts, run_folder_of
+from amazon_sage.operators.run_context import push_counts, push_failed_records, run_folder_of
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -108,6 +108,7 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
                 tmp.write_text(json.dumps(rejected))
         if not documents:
             if not rejected:
+                self.log.info("Upload %s feed summary: 0 in, nothing to send (skipped)", self.feed_name)
                 raise AirflowSkipException("Nothing to send: the mapping produced no messages.")
             return self._finish(context, [], [tuple(item) for item in rejected])
         poll = self.poll_interval if self.poll_interval is not None else float(settings.get("FEED_POLL_SECONDS"))
@@ -190,6 +191,7 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
         counts = PhaseCounts(len(results) + len(rejected) + len(skipped), len(results) - len(failed),
                              failed=len(failed) + len(rejected), skipped=len(skipped))
         push_counts(context, counts)
+        push_failed_records(context, "SKUs", [(r.sku, "") for r in failed] + rejected)  # the run's note
         for result in failed[:MAX_LISTED]:
             self.log.warning("Amazon rejected SKU %s: %s", result.sku, "; ".join(result.errors))
         for sku, reason in rejected[:MAX_LISTED]:
