@@ -1,4 +1,5 @@
-"""Registers the product's UI with Airflow: the run report, in the menu and on every DAG run."""
+"""Registers the product with Airflow: the run report (in the menu and on every DAG run) and the listener
+that notes a run's failed records and moves the rolling Download From."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
+from amazon_sage.listeners import run_outcome
 from amazon_sage.ui.run_report import create_app
 
 
 class AmazonSagePlugin(AirflowPlugin):
     name = "amazon_sage"
+    listeners: ClassVar[list[Any]] = [run_outcome]
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
         {"app": create_app(), "url_prefix": "/amazon-sage", "name": "Amazon-Sage run report"}]
     external_views: ClassVar[list[dict[str, Any]]] = [

@@ -1,12 +1,16 @@
-"""Run the three DAGs end to end on the embedded default and say where the results are.
+"""Run the four DAGs end to end on the embedded default and say where the results are.
 
 It prepares ``var/`` in the project: an Airflow home on SQLite, the sample Sage company and
 the archive folder and, the first time, a local archive key (``var/archive-key``, 0600: the
 archives are encrypted with it); starts the SP-API sandbox with generated orders from the last few days;
-runs ``airflow dags test`` for ``amazon_orders_to_sage`` over that window, then for
-``sage_stock_to_amazon_inventory`` and ``sage_stock_to_amazon_prices`` (export mode All);
-then prints each run's archive, its success and fail files (decrypted out of the archive),
-what landed in Sage and what the sandbox's Amazon listings now hold. With
+runs ``airflow dags test --use-executor`` (beside an API server and a triggerer it starts and
+stops, so that every task's log is in the UI: :mod:`sandbox.logged_runs`) for
+``amazon_orders_to_sage`` over that window; despatches a few of the imported orders in the
+sample company as a seller would in Sage (one in full, one in part, one with a courier the
+courier table does not know) and runs ``sage_despatches_to_amazon`` over that moment; then
+``sage_stock_to_amazon_inventory`` and ``sage_stock_to_amazon_prices`` (export mode All). It
+prints each run's archive, its success and fail files (decrypted out of the archive), what landed
+in Sage, what was confirmed to Amazon and what the sandbox's Amazon listings now hold. With
 ``AMAZON_SAGE_SAGE_POSTING=audit_trail`` it also prints the audit-trail import file and imports it
 into the sample company, as the bookkeeper would with Sage's File > Import.
 
@@ -37,9 +41,10 @@ from amazon_sage.core.archive.stores import LocalArchiveStore
 from amazon_sage.core.files import append_private, atomic_output, private_dir
 from amazon_sage.core.marketplaces import BY_ID
 from sandbox.airflow_env import airflow_environment, sp_api_connection
+from sandbox.logged_runs import airflow_services, run_logged
 from sandbox.order_generator import generate_orders
 from sandbox.sage_audit_import import ImportRefused, import_audit_trail
-from sandbox.sample_company import create_company, odbc_connection_string
+from sandbox.sample_company import create_company, despatch_order, odbc_connection_string
 from sandbox.sp_api_server import Sandbox, SandboxServer
 
 VAR = Path(os.environ.get("AMAZON_SAGE_VAR", PROJECT / "var"))
@@ -48,6 +53,7 @@ MARKETPLACES = ("UK", "DE", "FR")
 EUROPE_SETTINGS = {"AMAZON_SAGE_MARKETPLACE_ACCOUNTS": "EUR=AMAZONEU",
                    "AMAZON_SAGE_MARKETPLACE_TAX": "DE=T20:19,FR=T21:20"}
 DAGS = {"amazon_orders_to_sage": ("zynk_orders_success.xml", "zynk_orders_fail.xml"),
+        "sage_despatches_to_amazon": ("amazon_shipments_success.xml", "amazon_shipments_fail.xml"),
         "sage_stock_to_amazon_inventory": ("amazon_inventory_success.xml", "amazon_inventory_fail.xml"),
         "sage_stock_to_amazon_prices": ("amazon_prices_success.xml", "amazon_prices_fail.xml")}
 
@@ -120,6 +126,35 @@ def listings_report(listings: dict[str, tuple[int, object]], stock: dict[str, tu
     return "\n".join(lines)
 
 
+# What the demo despatches in Sage: (units of the first line, or None for everything; courier; consignment).
+DEMO_DESPATCHES = ((None, "Royal Mail Tracked 24", "RM123456785GB"), ({"first": 1}, "DPD Next Day", "15501234567890"),
+                   (None, "Fastway Local", "FW-0042"))
+
+
+def despatch_some_orders(company: Path, sandbox: Sandbox, when: datetime) -> list[str]:
+    """Despatch a few Sage orders not despatched yet that Amazon shows as unshipped, as a seller would in Sage."""
+    imported = [row[0] for row in _sage(company, "SELECT CUST_ORDER_NUMBER FROM SALES_ORDER WHERE DESPATCH_STATUS = "
+                                                 "'Not Despatched' ORDER BY ORDER_NUMBER")]
+    unshipped = [order_id for order_id in imported
+                 if sandbox.state.versions[order_id][-1]["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED"]
+    for order_id, (part, courier, consignment) in zip(unshipped, DEMO_DESPATCHES, strict=False):
+        first = sandbox.state.versions[order_id][-1]["orderItems"][0]["product"]["sellerSku"]
+        despatch_order(company, order_id, {first: part["first"]} if part else None, courier=courier,
+                       consignment=consignment, when=when.replace(tzinfo=None))
+    return unshipped[:len(DEMO_DESPATCHES)]
+
+
+def confirmations_report(confirmations: list[dict]) -> str:
+    """One line per package the sandbox's Amazon accepted: order, carrier, tracking number and units."""
+    lines = ["Shipments confirmed to Amazon (confirmShipment):"]
+    for c in confirmations:
+        carrier = c["carrierCode"] + (f" ({c['carrierName']})" if c.get("carrierName") else "")
+        units = sum(c["items"].values())
+        lines.append(f"  {c['orderId']} package {c['packageReferenceId']}: {carrier}, tracking {c['trackingNumber']}, "
+                     f"{units} unit(s) of {len(c['items'])} item(s)")
+    return "\n".join(lines if confirmations else [*lines, "  (none)"])
+
+
 def write_shell_env(path: Path, env: dict[str, str]) -> None:
     """Write ``env`` as a file a shell can ``source`` (with the venv first on PATH), created 0600.
 
@@ -174,13 +209,21 @@ def main() -> None:
         airflow(env, "db", "migrate", log=log)
         subprocess.run([sys.executable, "-m", "amazon_sage.cli.pools"], env={**os.environ, **env}, check=True,
                        stdout=subprocess.DEVNULL)
+        despatched_at = datetime.now(UTC).replace(microsecond=0)
         conf = {"amazon_orders_to_sage": {"download_from": (start - timedelta(hours=1)).isoformat()},
+                "sage_despatches_to_amazon": {"despatched_from": (despatched_at - timedelta(minutes=1)).isoformat(),
+                                              "despatched_to": (despatched_at + timedelta(minutes=1)).isoformat()},
                 "sage_stock_to_amazon_inventory": {"export_mode": "All"},
                 "sage_stock_to_amazon_prices": {"export_mode": "All"}}
-        for dag_id in DAGS:
-            print(f"Running DAG {dag_id} ...", flush=True)
-            airflow(env, "dags", "test", dag_id, "--conf", json.dumps(conf[dag_id]), log=log)
+        with airflow_services(env, home) as services:  # each task's log in the UI, feed waits in a triggerer
+            for dag_id in DAGS:
+                if dag_id == "sage_despatches_to_amazon":
+                    despatched = despatch_some_orders(company, sandbox, despatched_at)
+                    print(f"Despatched in Sage: {', '.join(despatched)} (in full, in part, unknown courier)")
+                print(f"Running DAG {dag_id} ...", flush=True)
+                run_logged(airflow, services, dag_id, json.dumps(conf[dag_id]), log)
         calls = dict(sandbox.state.calls)
+        confirmations = list(sandbox.confirmations)
         listings = {sku: (listing.quantity, listing.price) for sku, listing in sandbox.feeds_state.listings.items()}
         offers = {sku: dict(listing.prices) for sku, listing in sandbox.feeds_state.listings.items()}
 
@@ -199,6 +242,7 @@ def main() -> None:
             os.environ.update(env)  # the product's settings resolve the drop folder as the run did
             import_audit_trail_files(company, target, settings.audit_trail_drop_folder())
     print(f"\nSage company: {company}: {sage_summary(company)}")
+    print(confirmations_report(confirmations))
     print(listings_report(listings, stock_in_sage(company)))
     print("Prices per marketplace (one offer each in the price feed):")
     for sku, prices in sorted(offers.items()):

@@ -96,6 +96,46 @@ def create_company(path: Path) -> Path:
     return path
 
 
+def despatch_order(path: Path, cust_order_number: str, quantities: dict[str, float] | None = None, *,
+                   courier: str, consignment: str, when: datetime, courier_number: int = 1) -> dict[str, float]:
+    """Despatch Sage sales order ``cust_order_number`` as Sage's *Despatch* does; return each SKU's units despatched.
+
+    ``quantities`` maps a line's STOCK_CODE to the units despatched now (None: everything not yet
+    despatched). Each line's ``QTY_DELIVERED`` grows by its units, ``QTY_LAST_DESPATCH`` holds them
+    and ``QTY_DESPATCH`` is cleared; the order gets ``DESPATCH_STATUS`` ``Part`` or ``Complete``,
+    ``DESPATCH_DATE``, the courier and the consignment (tracking) number of this despatch, and
+    ``when`` as ``RECORD_MODIFY_DATE``, in one transaction.
+    """
+    connection = pyodbc.connect(odbc_connection_string(path))
+    try:
+        cursor = connection.cursor()
+        [order_number] = cursor.execute("SELECT ORDER_NUMBER FROM SALES_ORDER WHERE CUST_ORDER_NUMBER = ?",
+                                        cust_order_number).fetchone()
+        lines = cursor.execute("SELECT ITEM_NUMBER, STOCK_CODE, QTY_ORDER, QTY_DELIVERED FROM SOP_ITEM "
+                               "WHERE ORDER_NUMBER = ? ORDER BY ITEM_NUMBER", order_number).fetchall()
+        despatched: dict[str, float] = {}
+        for item_number, sku, ordered, delivered in lines:
+            delivered = delivered or 0.0
+            units = ordered - delivered if quantities is None else quantities.get(sku, 0.0)
+            if units < 0 or delivered + units > ordered:
+                raise ValueError(f"{sku}: cannot despatch {units} of {ordered} with {delivered} delivered")
+            cursor.execute("UPDATE SOP_ITEM SET QTY_DELIVERED = ?, QTY_LAST_DESPATCH = ?, QTY_DESPATCH = 0, "
+                           "RECORD_MODIFY_DATE = ? WHERE ORDER_NUMBER = ? AND ITEM_NUMBER = ?",
+                           delivered + units, units, when, order_number, item_number)
+            despatched[sku] = despatched.get(sku, 0.0) + units
+        [(ordered, delivered)] = cursor.execute("SELECT SUM(QTY_ORDER), SUM(QTY_DELIVERED) FROM SOP_ITEM "
+                                                "WHERE ORDER_NUMBER = ?", order_number).fetchall()
+        complete = float(delivered) >= float(ordered)
+        cursor.execute("UPDATE SALES_ORDER SET DESPATCH_STATUS = ?, DESPATCH_STATUS_CODE = ?, DESPATCH_DATE = ?, "
+                       "COURIER_NAME = ?, COURIER_NUMBER = ?, CONSIGNMENT = ?, RECORD_MODIFY_DATE = ? "
+                       "WHERE ORDER_NUMBER = ?", "Complete" if complete else "Part", 2 if complete else 1,
+                       when.date(), courier, courier_number, consignment, when, order_number)
+        connection.commit()
+        return despatched
+    finally:
+        connection.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)

@@ -1,4 +1,4 @@
-"""A local SP-API sandbox: LWA tokens and Orders API v2026-01-01 ``searchOrders``, over real HTTP.
+"""A local SP-API sandbox: LWA tokens, Orders API ``searchOrders``, ``getOrder`` and ``confirmShipment``, Feeds.
 
 It behaves like Amazon where the product depends on it:
 
@@ -8,11 +8,14 @@ It behaves like Amazon where the product depends on it:
   ranges, the created/lastUpdated exclusivity, the 2-minute rule with Amazon's message) and
   validates every answer against the model's ``SearchOrdersResponse`` schema.
 * ``paginationToken`` must come back with the same filters, and expires after 24 hours.
+* ``getOrder`` and ``confirmShipment`` as ``sandbox.sp_api_shipments`` describes: a confirmed
+  shipment moves the order's fulfilment on, and a second confirmation of the same units is refused.
 * Each operation has a token bucket (Amazon's rate and burst by default); a throttled call
   gets 429 with Amazon's JSON ``errors`` body and ``x-amzn-RateLimit-Limit``.
 * Fault switches inject 5xx bursts (JSON or HTML bodies), 429 storms, random 429s, slow answers,
   dropped connections, and answers lost *after* the call took effect (``status_after_processing``,
-  ``drop_after_processing``: createFeed creates the feed, the caller never hears of it). The LWA
+  ``drop_after_processing``: createFeed creates the feed, the caller never hears of it), or held back
+  after it (``slow_after_processing``: a confirmed shipment is in effect while its caller waits). The LWA
   token endpoint takes the same switches as operation ``lwaToken`` (its JSON errors in LWA's
   ``{"error", "error_description"}`` shape).
 * A clock that tests can set, so an order's later versions can "happen" between two runs.
@@ -49,11 +52,20 @@ import jsonschema
 from sandbox import PROJECT
 from sandbox.sp_api_feeds import FEED_LIMITS, FEEDS, LIBRARY_QUERY_KEYS, FeedError, FeedsSandbox
 from sandbox.sp_api_sellers import PARTICIPATIONS_PATH, SELLERS_LIMITS, participations
+from sandbox.sp_api_shipments import (
+    CONFIRM_PREFIX,
+    CONFIRM_SUFFIX,
+    GET_ORDER_PREFIX,
+    SHIPMENT_LIMITS,
+    ShipmentError,
+    ShipmentsSandbox,
+)
 
 # Amazon's own models, copied unmodified into the project (include/amazon/README.md names their source).
 MODELS = Path(os.environ.get("SPAPI_SANDBOX_MODELS", PROJECT / "include" / "amazon"))
 SEARCH_PATH = "/orders/2026-01-01/orders"
-AMAZON_LIMITS = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), **FEED_LIMITS, **SELLERS_LIMITS}
+AMAZON_LIMITS = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), **SHIPMENT_LIMITS, **FEED_LIMITS,
+                 **SELLERS_LIMITS}
 TWO_MINUTES = timedelta(minutes=2)
 TOKEN_LIFETIME = timedelta(hours=24)
 # Query keys python-amazon-sp-api adds on GETs; Amazon ignores them, so must we.
@@ -108,7 +120,8 @@ class ServerBucket:
         return False
 
 
-FAULT_KINDS = {"status", "throttle", "slow", "drop", "status_after_processing", "drop_after_processing"}
+FAULT_KINDS = {"status", "throttle", "slow", "drop", "status_after_processing", "drop_after_processing",
+               "slow_after_processing"}
 
 
 @dataclass
@@ -119,7 +132,9 @@ class Fault:
     * ``throttle``: answer 429; ``slow``: wait ``seconds``, then do the call as usual;
     * ``drop``: close the connection without an answer, without doing the call;
     * ``status_after_processing`` / ``drop_after_processing``: *do* the call (createFeed creates
-      its feed), then answer ``status`` or close the connection: the answer is lost.
+      its feed), then answer ``status`` or close the connection: the answer is lost;
+    * ``slow_after_processing``: do the call, then wait ``seconds`` before answering (a caller
+      killed meanwhile never learns that it took effect).
 
     It applies to ``operation`` (or ``*``; ``lwaToken`` is the LWA token endpoint) after ``after``
     matching calls, for ``count`` calls (None = for ever), or to each call with ``probability``
@@ -197,13 +212,14 @@ class OrdersModel:
         return set(self.parameters[name]["items"]["enum"])
 
 
-class Sandbox(FeedsSandbox):
+class Sandbox(FeedsSandbox, ShipmentsSandbox):
     """The sandbox's behaviour, independent of HTTP so that the handler stays small."""
 
     def __init__(self, versions: list[dict[str, Any]] | None = None, models: Path | None = None):
         self.state = SandboxState()
         self.model = OrdersModel(models or models_dir())
         self.init_feeds(models or models_dir())
+        self.init_shipments(models or models_dir())
         self.add_versions(versions or [])
         self.participating: set[str] | None = None  # country codes the seller sells in; None: every EU one
 
@@ -413,7 +429,7 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, body: Any, headers: dict[str, str] | None = None,
                   content_type: str = "application/json") -> None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            data = b"" if status == 204 else body if isinstance(body, bytes) else json.dumps(body).encode()
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -460,13 +476,15 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     return
                 with sandbox.state.lock:
                     answer = action()
+                if kind == "slow_after_processing":
+                    time.sleep(fault.seconds)
                 if kind == "drop_after_processing":
                     self._drop()
                 elif kind == "status_after_processing":
                     self._fail(fault)
                 else:
                     self._send(status, answer, limit)
-            except FeedError as exc:
+            except (FeedError, ShipmentError) as exc:
                 self._error(ApiError(exc.status, exc.code, exc.message))
             except ApiError as exc:
                 self._error(exc, limit if exc.status == 429 else None)
@@ -522,6 +540,10 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             if url.path == SEARCH_PATH:
                 query = parse_qs(url.query, keep_blank_values=True)
                 self._sp_api("searchOrders", lambda: sandbox.search_orders(query))
+            elif url.path.startswith(GET_ORDER_PREFIX):
+                query = parse_qs(url.query, keep_blank_values=True)
+                order_id = url.path.removeprefix(GET_ORDER_PREFIX)
+                self._sp_api("getOrder", lambda: sandbox.get_order(order_id, query, TOLERATED_KEYS))
             elif url.path == f"{FEEDS}/feeds":
                 query = parse_qs(url.query, keep_blank_values=True)
                 self._sp_api("getFeeds", lambda: sandbox.get_feeds(query))
@@ -548,7 +570,7 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     feeds = {feed_id: feed.status for feed_id, feed in sandbox.feeds_state.feeds.items()}
                 self._send(200, {"orders": len(state.versions), "calls": state.calls, "throttled": state.throttled,
                                  "clock": _iso(state.now()), "faults": [vars(f) for f in state.faults],
-                                 "listings": listings, "feeds": feeds})
+                                 "listings": listings, "feeds": feeds, "confirmations": sandbox.confirmations})
             else:
                 self._error(ApiError(404, "NotFound", f"No such resource {url.path}"))
 
@@ -564,6 +586,10 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     body = json.loads(self._body() or b"{}")
                     also = "JSON_LISTINGS_FEED" if body.get("feedType") == "JSON_LISTINGS_FEED" else None
                     self._sp_api("createFeed", lambda: sandbox.create_feed(body), 202, also=also)
+                elif url.path.startswith(CONFIRM_PREFIX) and url.path.endswith(CONFIRM_SUFFIX):
+                    order_id = url.path.removeprefix(CONFIRM_PREFIX).removesuffix(CONFIRM_SUFFIX)
+                    body = json.loads(self._body() or b"{}")
+                    self._sp_api("confirmShipment", lambda: sandbox.confirm_shipment(order_id, body), 204)
                 elif url.path == "/_sandbox/config":
                     sandbox.configure(json.loads(self._body() or b"{}"))
                     self._send(200, {"ok": True})

@@ -116,6 +116,12 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
+def run_dag(dag: Any, **kwargs: Any) -> tuple[Any, dict[str, str]]:
+    """``dag.test(**kwargs)``: the run and each task's final state."""
+    run = dag.test(**kwargs)
+    return run, {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
 def parse_dags() -> dict[str, Any]:
     """The project's DAGs, parsed fresh from dags/ (so settings in the environment apply)."""
     from airflow.dag_processing.dagbag import DagBag
@@ -123,3 +129,38 @@ def parse_dags() -> dict[str, Any]:
     bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags"))
     assert bag.import_errors == {}
     return bag.dags
+
+
+def import_unshipped_orders(sandbox: Any, folder: Path) -> list[dict[str, Any]]:
+    """The sandbox's UNSHIPPED orders whose SKUs Sage has, imported into Sage by the real import; returns them."""
+    from amazon_sage.core.sage.order_import import import_sales_orders
+    from amazon_sage.hooks.sage50 import Sage50Hook
+    from sandbox.catalogue import CATALOGUE
+
+    in_sage = {p.sku for p in CATALOGUE if p.in_sage}
+    orders = [o for o in latest_versions([v for h in sandbox.state.versions.values() for v in h])
+              if o["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED"
+              and all(i["product"]["sellerSku"] in in_sage for i in o["orderItems"])]
+    zynk, _ = mapped_orders(folder, versions=orders)
+    result = import_sales_orders(zynk, folder, Sage50Hook().connect, import_statuses={"UNSHIPPED"})
+    assert result.counts().records_out == len(orders) >= 6
+    return orders
+
+
+def confirmed_by_sku(sandbox: Any, order: dict[str, Any]) -> dict[str, int]:
+    """SKU -> units the sandbox's Amazon has accepted as shipped for ``order``, over all its packages."""
+    skus = {i["orderItemId"]: i["product"]["sellerSku"] for i in order["orderItems"]}
+    return {skus[item]: units for item, units in sandbox.confirmed_quantities(order["orderId"]).items()}
+
+
+def despatched_in_sage(company: Path, order_id: str) -> dict[str, int]:
+    """SKU -> units Sage has despatched of the order with CUST_ORDER_NUMBER ``order_id`` (lines with none left out)."""
+    rows = sage_rows(company, "SELECT STOCK_CODE, QTY_DELIVERED FROM SOP_ITEM JOIN SALES_ORDER USING (ORDER_NUMBER) "
+                              "WHERE CUST_ORDER_NUMBER = ?", order_id)
+    return {row["STOCK_CODE"]: int(row["QTY_DELIVERED"]) for row in rows if row["QTY_DELIVERED"]}
+
+
+def assert_confirmed_exactly_once(company: Path, sandbox: Any, orders: list[dict[str, Any]]) -> None:
+    """Every unit Sage despatched of ``orders`` is confirmed on Amazon once: no more, no less."""
+    for order in orders:
+        assert confirmed_by_sku(sandbox, order) == despatched_in_sage(company, order["orderId"]), order["orderId"]

@@ -315,3 +315,29 @@ def test_prices_reach_each_marketplace_in_its_currency_to_the_minor_unit(product
                   for p in etree.fromstring(opened.read("amazon_prices_fail.xml")).iter("Product")]
     priced = [r for r in sage_rows(company, "SELECT SALES_PRICE FROM STOCK") if r["SALES_PRICE"]]
     assert sum("No exchange rate for SEK in Sage's currency table" in reason for reason in failed) == len(priced)
+
+
+def test_fba_skus_get_no_seller_fulfilled_quantity(product_env, airflow_db, company, sandbox_server,
+                                                   monkeypatch) -> None:
+    from tests.helpers import archived_zip, parse_dags
+
+    monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
+    monkeypatch.setenv("AMAZON_SAGE_FEED_POLL_SECONDS", "0.1")
+    monkeypatch.setenv("AMAZON_SAGE_FBA_SKUS", "MUG-RED-01, TOWEL-LINEN-2")
+    with sqlite3.connect(company) as db:  # Sage's stock changes for every product, FBA ones too
+        db.execute("UPDATE STOCK SET QTY_IN_STOCK = 7, QTY_ALLOCATED = 0")
+    listings = sandbox_server.sandbox.feeds_state.listings
+    before = {sku: listing.quantity for sku, listing in listings.items()}
+    run = parse_dags()["sage_stock_to_amazon_inventory"].test(run_conf={"export_mode": "All"})
+    assert run.state == "success"
+    assert listings["MUG-RED-01"].quantity == before["MUG-RED-01"] != 7
+    assert listings["TOWEL-LINEN-2"].quantity == before["TOWEL-LINEN-2"] != 7
+    assert listings["TEAPOT-CAST-1L"].quantity == 7
+    counts = run.get_task_instance("upload_inventory_feed").xcom_pull(task_ids="upload_inventory_feed", key="counts")
+    assert counts["skipped"] == 2
+    uri = run.get_task_instance("archive_workflow_data").xcom_pull(task_ids="archive_workflow_data")
+    with archived_zip(Path(uri)) as opened:
+        skipped = {p.findtext("Sku"): p.findtext("Warnings/Warning/Description")
+                   for p in etree.fromstring(opened.read("amazon_inventory_skipped.xml")).iter("Product")}
+    assert set(skipped) == {"MUG-RED-01", "TOWEL-LINEN-2"}
+    assert all("switch it to seller-fulfilled" in reason for reason in skipped.values())

@@ -15,6 +15,7 @@ from tests.helpers import (
     assert_sage_matches_amazon,
     latest_versions,
     parse_dags,
+    run_dag,
     sage_rows,
 )
 
@@ -29,12 +30,6 @@ def orders_dag(product_env, airflow_db, monkeypatch):
     return parse_dags()[DAG_ID]
 
 
-def _run(dag, **kwargs):
-    run = dag.test(**kwargs)
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    return run, states
-
-
 def _window_orders(sandbox, after: str, before: str) -> list[dict]:
     """The latest version of each order updated in [after, before], as the sandbox has them now."""
     return [o for o in latest_versions([v for h in sandbox.state.versions.values() for v in h])
@@ -47,7 +42,7 @@ def _ids(company: Path) -> list[str]:
 
 def test_whole_run_then_overlapping_run(orders_dag, sandbox_server, company, product_env, capfd) -> None:
     sandbox = sandbox_server.sandbox
-    run, states = _run(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
+    run, states = run_dag(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
                                              "download_to": "2026-11-17T12:00:00Z"})
     assert run.state == "success", states
     first = _window_orders(sandbox, "2026-11-15T00:00:00Z", "2026-11-17T12:00:00Z")
@@ -59,7 +54,7 @@ def test_whole_run_then_overlapping_run(orders_dag, sandbox_server, company, pro
                 "zynk_orders_fail.xml", "zynk_orders_skipped.xml"} <= set(archive.namelist())
     assert not any(Path(product_env["AMAZON_SAGE_WORK_ROOT"], DAG_ID).iterdir())  # removed after archiving
 
-    run, states = _run(orders_dag, run_conf={"download_from": "2026-11-16T12:00:00Z",
+    run, states = run_dag(orders_dag, run_conf={"download_from": "2026-11-16T12:00:00Z",
                                              "download_to": "2026-11-19T12:00:00Z"})
     assert run.state == "success", states
     union = _window_orders(sandbox, "2026-11-15T00:00:00Z", "2026-11-19T12:00:00Z")
@@ -79,17 +74,21 @@ def test_whole_run_then_overlapping_run(orders_dag, sandbox_server, company, pro
     assert "Atzr|" not in text and "Atza|" not in text and "sandbox-client-secret" not in text
 
 
-def test_consecutive_intervals_import_the_union_once(orders_dag, sandbox_server, company) -> None:
-    """Daily runs as the scheduler or a backfill makes them; one order changes between two runs."""
+def test_consecutive_windows_import_the_union_once(orders_dag, sandbox_server, company) -> None:
+    """Daily windows, each started 5 minutes early as a scheduled run's is; one order changes between two runs.
+
+    ``dag.test()`` makes manual runs, so each names its window (the scheduler's own intervals are run by the
+    running-Airflow scenario's backfill).
+    """
     sandbox = sandbox_server.sandbox
     twice = next(h for h in sandbox.state.versions.values() if len(h) == 2)
     assert twice[0]["lastUpdatedTime"][:10] != twice[1]["lastUpdatedTime"][:10]
     duplicates = []
     for day in (17, 18, 19, 20):
         sandbox.configure({"clock": f"2026-11-{day}T01:00:00Z"})  # Amazon as it was just after the interval
-        run, states = _run(orders_dag, logical_date=datetime(2026, 11, day, tzinfo=UTC))
+        run, states = run_dag(orders_dag, run_conf={"download_from": f"2026-11-{day - 2}T23:55:00Z",
+                                                 "download_to": f"2026-11-{day}T00:00:00Z"})
         assert run.state == "success", states
-        assert run.data_interval_start == datetime(2026, 11, day - 1, tzinfo=UTC)
         counts = run.get_task_instance("import_sales_orders").xcom_pull(task_ids="import_sales_orders", key="counts")
         duplicates.append(counts["duplicates"])
     # The order updated on two days came twice, the second time as a duplicate of its first import.
@@ -100,11 +99,114 @@ def test_consecutive_intervals_import_the_union_once(orders_dag, sandbox_server,
     assert sandbox.state.calls["searchOrders"] == 4
 
 
+def _notes(run_id: str) -> tuple[str | None, dict[str, str | None]]:
+    """The run's note and its task instances' notes, read back from Airflow's database."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == DAG_ID, DagRun.run_id == run_id))
+        return run.note, {ti.task_id: ti.note for ti in run.get_task_instances(session=session)}
+
+
+def _variable(key: str) -> str | None:
+    from airflow.models.variable import Variable
+
+    return Variable.get(key, default_var=None)
+
+
+def test_failed_orders_complete_the_run_with_a_note_naming_them(orders_dag, sandbox_server, company,
+                                                                product_env) -> None:
+    window = ("2026-11-15T00:00:00Z", "2026-11-20T00:00:00Z")
+    run, states = run_dag(orders_dag, run_conf={"download_from": window[0], "download_to": window[1]})
+    assert run.state == "success" and states["archive_workflow_data"] == "success", states  # retries, archive
+    gift_sets = sorted(o["orderId"] for o in _window_orders(sandbox_server.sandbox, *window)
+                       if o["fulfillment"]["fulfillmentStatus"] in IMPORTED
+                       and any(i["product"]["sellerSku"] == "GIFTSET-AFTERNOON-TEA" for i in o["orderItems"]))
+    assert gift_sets, "the sandbox's orders include the gift set, which is not in Sage"
+    run_note, ti_notes = _notes(run.run_id)
+    noun = "order" if len(gift_sets) == 1 else "orders"
+    assert run_note.startswith(f"Completed with errors: {len(gift_sets)} {noun} failed: ")
+    assert "(Import Sales Orders)" in run_note
+    named = run_note.split("failed: ")[1].split(" (Import")[0].split(" and ")[0].split(", ")
+    assert set(named) <= set(gift_sets) and len(named) == min(5, len(gift_sets))
+    assert ti_notes["import_sales_orders"].startswith(f"{len(gift_sets)} {noun} failed: {named[0]}")
+    assert ti_notes["download_orders"] is None and ti_notes["archive_workflow_data"] is None
+
+
+def test_a_note_a_person_wrote_is_kept(orders_dag, sandbox_server, company) -> None:
+    """The listener rewrites only the product's own notes: a seller's remark on the run stays."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from amazon_sage.listeners.run_outcome import record_outcome
+
+    run, _ = run_dag(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
+                                        "download_to": "2026-11-20T00:00:00Z"})
+    product_note = _notes(run.run_id)[0]
+    assert product_note.startswith("Completed with errors")
+    for person, expected in (("Sam: gift sets are keyed by hand", "Sam: gift sets are keyed by hand"),
+                             (None, product_note)):
+        with create_session() as session:
+            stored = session.scalar(select(DagRun).where(DagRun.dag_id == DAG_ID, DagRun.run_id == run.run_id))
+            stored.note = person
+            session.flush()
+            record_outcome(stored, succeeded=True)  # as when the run finishes again after a cleared task
+        assert _notes(run.run_id)[0] == expected
+
+
+def test_a_manual_run_without_a_window_imports_the_orders_since_the_last_window(orders_dag, company, product_env,
+                                                                                 monkeypatch) -> None:
+    """Zynk's rolling Download From: each manual run carries on where the last successful one's window ended."""
+    from datetime import timedelta
+
+    from airflow.models.variable import Variable
+
+    from amazon_sage.core.orders.last_window import VARIABLE
+    from sandbox.airflow_env import sp_api_connection
+    from sandbox.order_generator import generate_orders
+    from sandbox.sp_api_server import Sandbox, SandboxServer
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    recent = latest_versions(generate_orders(12, now - timedelta(days=2), days=1.5, seed=7))
+    Variable.delete(VARIABLE)  # earlier tests' runs in this Airflow home moved it
+    with SandboxServer(Sandbox(recent)) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT", sp_api_connection(server.url, "Atzr|rolling"))
+        run, states = run_dag(orders_dag)  # no window: from DOWNLOAD_FROM, the first time
+        assert run.state == "success", states
+        mark = _variable(VARIABLE)
+        window = run.get_task_instance("download_orders").xcom_pull(task_ids="download_orders", key="window")
+        assert mark == window["lastUpdatedBefore"] and window["lastUpdatedAfter"] == "2026-01-01T00:00:00Z"
+        first = set(_ids(company))
+        assert first == {o["orderId"] for o in recent if o["fulfillment"]["fulfillmentStatus"] in IMPORTED
+                         and all(i["product"]["sellerSku"] != "GIFTSET-AFTERNOON-TEA" for i in o["orderItems"])}
+
+        # A new order is placed just after that window ended; the next manual run takes it, and only it.
+        [new] = latest_versions(generate_orders(1, now, days=0.0001, seed=99))
+        new["orderId"] = "202-9999999-0000001"
+        new["lastUpdatedTime"] = new["createdTime"] = mark
+        new["fulfillment"]["fulfillmentStatus"] = "UNSHIPPED"
+        for item in new["orderItems"]:
+            item["product"]["sellerSku"] = "MUG-RED-01"
+        server.sandbox.add_versions([new])
+        calls = server.sandbox.state.calls["searchOrders"]
+        run, states = run_dag(orders_dag)
+        assert run.state == "success", states
+        window = run.get_task_instance("download_orders").xcom_pull(task_ids="download_orders", key="window")
+        assert window["lastUpdatedAfter"] == mark and _variable(VARIABLE) == window["lastUpdatedBefore"] > mark
+        assert set(_ids(company)) == first | {new["orderId"]}
+        assert server.sandbox.state.calls["searchOrders"] > calls
+        counts = run.get_task_instance("import_sales_orders").xcom_pull(task_ids="import_sales_orders", key="counts")
+        assert counts["in"] == 1 and counts["out"] == 1
+
+
 def test_rerunning_the_same_window_is_harmless(orders_dag, sandbox_server, company) -> None:
     conf = {"download_from": "2026-11-15T00:00:00Z", "download_to": "2026-11-20T00:00:00Z"}
-    _run(orders_dag, run_conf=conf)
+    run_dag(orders_dag, run_conf=conf)
     before = sage_rows(company, "SELECT * FROM SALES_ORDER ORDER BY ORDER_NUMBER")
-    run, states = _run(orders_dag, run_conf=conf)
+    run, states = run_dag(orders_dag, run_conf=conf)
     assert run.state == "success", states
     assert sage_rows(company, "SELECT * FROM SALES_ORDER ORDER BY ORDER_NUMBER") == before
     counts = run.get_task_instance("import_sales_orders").xcom_pull(task_ids="import_sales_orders", key="counts")
@@ -120,7 +222,7 @@ def test_a_failed_import_keeps_its_files_and_retries_alone(orders_dag, sandbox_s
     other_user = sqlite3.connect(company)
     other_user.execute("BEGIN EXCLUSIVE")
     try:
-        run, states = _run(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
+        run, states = run_dag(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
                                                  "download_to": "2026-11-20T00:00:00Z"})
     finally:
         other_user.rollback()
@@ -166,7 +268,7 @@ def test_archive_to_s3_through_the_aws_connection(orders_dag, sandbox_server, co
         client = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-2",
                               aws_access_key_id="testing", aws_secret_access_key="testing")
         client.create_bucket(Bucket="seller-archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
-        run, states = _run(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
+        run, states = run_dag(orders_dag, run_conf={"download_from": "2026-11-15T00:00:00Z",
                                                  "download_to": "2026-11-17T00:00:00Z"})
         assert run.state == "success", states
         uri = run.get_task_instance("archive_workflow_data").xcom_pull(task_ids="archive_workflow_data")

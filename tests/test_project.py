@@ -144,7 +144,7 @@ def test_only_xml_files_sets_the_xml_parsers_protections() -> None:
 # orders mapping's parameters, which the DAG carries.
 PARSE_TIME_CORE = {"amazon_sage.core", "amazon_sage.core.counts", "amazon_sage.core.files",
                    "amazon_sage.core.run_folder", "amazon_sage.core.orders", "amazon_sage.core.orders.download_window",
-                   "amazon_sage.core.marketplaces"}
+                   "amazon_sage.core.marketplaces", "amazon_sage.core.orders.last_window", "amazon_sage.core.run_notes"}
 
 
 def test_parsing_the_dags_loads_no_hook_and_no_phase_code(tmp_path: Path) -> None:
@@ -152,14 +152,15 @@ def test_parsing_the_dags_loads_no_hook_and_no_phase_code(tmp_path: Path) -> Non
     probe = ("import runpy, sys\n"
              f"sys.path[:0] = [{str(PROJECT / 'plugins')!r}, {str(PROJECT)!r}]\n"
              "for name in ('amazon_orders_to_sage', 'sage_stock_to_amazon_inventory', "
-             "'sage_stock_to_amazon_prices'):\n"
+             "'sage_stock_to_amazon_prices', 'sage_despatches_to_amazon'):\n"
              f"    runpy.run_path({str(PROJECT / 'dags')!r} + '/' + name + '.py')\n"
              "print('\\n'.join(sorted(sys.modules)))\n")
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
     loaded = set(subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
                                 check=True).stdout.split())
     ours = {m for m in loaded if m.startswith("amazon_sage.")}
-    assert {"amazon_sage.dag_factories.orders", "amazon_sage.dag_factories.stock_feed"} <= ours
+    assert {"amazon_sage.dag_factories.orders", "amazon_sage.dag_factories.stock_feed",
+            "amazon_sage.dag_factories.despatches"} <= ours
     heavy = {m for m in ours if m.startswith(("amazon_sage.hooks", "amazon_sage.triggers"))
              or (m.startswith("amazon_sage.core") and m not in PARSE_TIME_CORE)}
     assert not heavy, f"DAG parsing imports {sorted(heavy)}: import them inside execute()"

@@ -23,7 +23,7 @@ from amazon_sage.hooks.selling_partner import SellingPartnerHook
 from amazon_sage.triggers.listings_feed import ListingsFeedTrigger
 from sandbox.catalogue import BY_SKU, NOT_ON_AMAZON
 from sandbox.sample_company import odbc_connection_string
-from tests.helpers import archived_zip, parse_dags, sage_rows
+from tests.helpers import archived_zip, parse_dags, run_dag, sage_rows
 
 
 @pytest.fixture
@@ -31,11 +31,6 @@ def stock_dags(product_env, airflow_db, monkeypatch):
     monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
     monkeypatch.setenv("AMAZON_SAGE_FEED_POLL_SECONDS", "0.1")
     return parse_dags()
-
-
-def _run(dag, **kwargs):
-    run = dag.test(**kwargs)
-    return run, {ti.task_id: ti.state for ti in run.get_task_instances()}
 
 
 def _sql(company: Path, sql: str) -> None:
@@ -60,7 +55,7 @@ def test_inventory_dag_sets_amazon_quantities_per_sku(stock_dags, sandbox_server
     monkeypatch.setenv("AMAZON_SAGE_ARCHIVE_DESTINATION", str(Path(product_env["AMAZON_SAGE_WORK_ROOT"]).parent / "a"))
     _sql(company, "UPDATE STOCK SET QTY_ALLOCATED = 3 WHERE STOCK_CODE = 'MUG-RED-01'")
     _sql(company, "UPDATE STOCK SET QTY_IN_STOCK = -2 WHERE STOCK_CODE = 'CADDY-TIN-S'")
-    run, states = _run(stock_dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
+    run, states = run_dag(stock_dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
     assert run.state == "success", states
     listings = sandbox_server.sandbox.feeds_state.listings
     for row in sage_rows(company, "SELECT STOCK_CODE, QTY_IN_STOCK, QTY_ALLOCATED FROM STOCK"):
@@ -87,7 +82,7 @@ def test_prices_dag_sets_vat_inclusive_prices_and_fails_free_products(stock_dags
     _sql(company, "UPDATE STOCK SET SALES_PRICE = 0 WHERE STOCK_CODE = 'CADDY-TIN-S'")
     _sql(company, "UPDATE STOCK SET SALES_PRICE = 6.24 WHERE STOCK_CODE = 'TEA-EARLGREY-250'")
     sandbox_server.sandbox.configure({"processing_delay": 0.3})
-    run, states = _run(stock_dags["sage_stock_to_amazon_prices"], run_conf={"export_mode": "All"})
+    run, states = run_dag(stock_dags["sage_stock_to_amazon_prices"], run_conf={"export_mode": "All"})
     assert run.state == "success", states
     listings = sandbox_server.sandbox.feeds_state.listings
     for row in sage_rows(company, "SELECT STOCK_CODE, SALES_PRICE FROM STOCK"):
@@ -110,7 +105,7 @@ def test_prices_dag_sets_vat_inclusive_prices_and_fails_free_products(stock_dags
 
 
 def test_no_changes_skips_the_feed(stock_dags, sandbox_server, company) -> None:
-    run, states = _run(stock_dags["sage_stock_to_amazon_inventory"])  # Modified: nothing changed lately
+    run, states = run_dag(stock_dags["sage_stock_to_amazon_inventory"])  # Modified: nothing changed lately
     assert run.state == "success"
     assert states == {"export_stock_records": "success", "map_inventory": "skipped",
                       "upload_inventory_feed": "skipped", "archive_workflow_data": "success"}
@@ -121,7 +116,7 @@ def test_no_changes_skips_the_feed(stock_dags, sandbox_server, company) -> None:
 def test_fatal_and_cancelled_feeds_fail_with_amazons_reason(stock_dags, sandbox_server, company, outcome,
                                                             capfd) -> None:
     sandbox_server.sandbox.configure({"feed_outcomes": [outcome]})
-    _, states = _run(stock_dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
+    _, states = run_dag(stock_dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
     assert states["upload_inventory_feed"] == "failed" and states["archive_workflow_data"] == "upstream_failed"
     output = capfd.readouterr()
     assert f"ended {outcome}" in output.out + output.err
@@ -138,7 +133,7 @@ def test_a_retry_after_submission_waits_on_the_same_feed(stock_dags, sandbox_ser
     # The first try's wait dies on a 503 storm while polling; the retry must not send the feed again.
     sandbox_server.sandbox.configure({"faults": [{"operation": "getFeed", "kind": "status", "status": 503,
                                                   "count": 2}]})
-    run, states = _run(dag, run_conf={"export_mode": "All"})
+    run, states = run_dag(dag, run_conf={"export_mode": "All"})
     assert run.state == "success", states
     assert run.get_task_instance("upload_inventory_feed").try_number == 2
     sandbox = sandbox_server.sandbox
@@ -199,7 +194,7 @@ def test_a_lost_create_feed_answer_makes_one_feed_and_reads_its_report(stock_dag
     sandbox = sandbox_server.sandbox
     # Amazon creates the feed, then its answer is lost: a 500, or the connection drops.
     sandbox.configure({"faults": [{"operation": "createFeed", "kind": kind, "status": 500}]})
-    run, states = _run(stock_dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
+    run, states = run_dag(stock_dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
     assert run.state == "success", states
     assert sandbox.state.calls["createFeed"] == 1 and len(sandbox.feeds_state.feeds) == 1
     (feed_id,) = sandbox.feeds_state.feeds
@@ -246,7 +241,7 @@ def test_a_worker_killed_during_create_feed_is_resumed_without_a_second_feed(sto
         time.sleep(0.05)
     (feed_id,) = sandbox.feeds_state.feeds
     # The rerun has the same run id, so the same run folder: it must find that feed, not send another.
-    run, states = _run(stock_dags["sage_stock_to_amazon_inventory"], logical_date=RUN_DATE, run_after=RUN_DATE,
+    run, states = run_dag(stock_dags["sage_stock_to_amazon_inventory"], logical_date=RUN_DATE, run_after=RUN_DATE,
                        run_conf={"export_mode": "All"})
     assert run.state == "success", states
     assert sandbox.state.calls["createFeed"] == 1 and list(sandbox.feeds_state.feeds) == [feed_id]
@@ -283,7 +278,7 @@ def test_two_feeds_that_could_be_the_run_s_fail_the_upload_and_send_nothing_more
     other = _same_document_sent_by_someone_else(company, tmp_path / "elsewhere")
     sandbox.configure({"faults": [{"operation": "createFeed", "kind": "status_after_processing", "status": 500}]})
     dag = stock_dags["sage_stock_to_amazon_inventory"]
-    _, states = _run(dag, logical_date=RUN_DATE, run_after=RUN_DATE, run_conf={"export_mode": "All"})
+    _, states = run_dag(dag, logical_date=RUN_DATE, run_after=RUN_DATE, run_conf={"export_mode": "All"})
     assert states["upload_inventory_feed"] == "failed"
     assert sandbox.state.calls["createFeed"] == 2 and len(sandbox.feeds_state.feeds) == 2  # nothing sent again
     (ours,) = set(sandbox.feeds_state.feeds) - {other}
@@ -297,7 +292,7 @@ def test_two_feeds_that_could_be_the_run_s_fail_the_upload_and_send_nothing_more
     subprocess.run([sys.executable, "-m", "amazon_sage.cli.feed_submissions", "adopt",
                     str(folder / "amazon_inventory_feed_submissions.json"), "amazon_inventory_feed_001.json", ours],
                    env=dict(os.environ), check=True)
-    run, states = _run(dag, logical_date=RUN_DATE, run_after=RUN_DATE, run_conf={"export_mode": "All"})
+    run, states = run_dag(dag, logical_date=RUN_DATE, run_after=RUN_DATE, run_conf={"export_mode": "All"})
     assert run.state == "success", states
     assert sandbox.state.calls["createFeed"] == 2
     with _archived(product_env, dag.dag_id) as archive:
@@ -308,7 +303,7 @@ def test_every_file_the_upload_writes_is_private(stock_dags, sandbox_server, com
     previous = os.umask(0o022)  # the usual umask: files must be private because the product makes them so
     try:
         sandbox_server.sandbox.configure({"feed_outcomes": ["FATAL"]})  # a failed run keeps its folder
-        _, states = _run(stock_dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
+        _, states = run_dag(stock_dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
     finally:
         os.umask(previous)
     assert states["upload_inventory_feed"] == "failed"
@@ -318,3 +313,36 @@ def test_every_file_the_upload_writes_is_private(stock_dags, sandbox_server, com
     assert {"amazon_inventory_rejected.json", f"amazon_inventory_report_{feed_id}.json"} <= set(written)
     assert {name: mode for name, mode in written.items() if mode != 0o600} == {}
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_a_feed_wait_whose_task_has_finished_ends_at_once_and_a_deferred_one_still_waits(
+        stock_dags, sandbox_server, company) -> None:
+    """A triggerer that picks up the wait of a finished upload (left over by ``dag.test``) asks Amazon nothing."""
+    from uuid import UUID
+
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.sdk.api.datamodels._generated import TaskInstance as TaskInstanceSDK
+    from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor
+    from airflow.utils.session import create_session
+
+    run, states = run_dag(stock_dags["sage_stock_to_amazon_inventory"], run_conf={"export_mode": "All"})
+    assert states["upload_inventory_feed"] == "success"
+    [feed_id] = sandbox_server.sandbox.feeds_state.feeds
+    upload = run.get_task_instance("upload_inventory_feed")
+    sdk_ti = TaskInstanceSDK(id=UUID(str(upload.id)), task_id=upload.task_id, dag_id=upload.dag_id,
+                             run_id=upload.run_id, try_number=upload.try_number, map_index=upload.map_index,
+                             dag_version_id=UUID(str(upload.dag_version_id)))
+
+    def wait(state: str) -> dict:
+        with create_session() as session:
+            session.get(TaskInstance, upload.id).state = state
+        trigger = ListingsFeedTrigger([feed_id], SellingPartnerHook().sp_api_conn_id, poll_interval=0.1)
+        trigger.task_instance, trigger.trigger_id = sdk_ti, 1  # as the triggerer sets them
+        return InProcessTestSupervisor.run_trigger_in_process(trigger=trigger, ti=sdk_ti).payload
+
+    polls = sandbox_server.sandbox.state.calls["getFeed"]
+    assert wait("success") == {"status": "stale", "state": "success"}
+    assert sandbox_server.sandbox.state.calls["getFeed"] == polls  # Amazon was not asked
+    event = wait("deferred")  # a genuinely deferred upload after a triggerer restart: it waits and resumes
+    assert event["status"] == "done" and event["feeds"][feed_id]["processingStatus"] == "DONE"
+    assert sandbox_server.sandbox.state.calls["getFeed"] > polls

@@ -9,6 +9,8 @@
   1.9999999999999998 and a plain floor() would send Amazon one unit less than the seller has. Each quantity is
   therefore taken in whole millionths first (round(q x 1000000): exact for the up to 6 decimal places Sage
   shows), and the free stock is floored from their exact difference.
+  SKUs in FBASkus (";SKU;SKU;") are Amazon's to stock: no seller-fulfilled quantity is sent for them, because
+  a DEFAULT quantity on an FBA offer can switch it to seller-fulfilled. They become <skipped>, with the reason.
   The output is the generic XML form that becomes JSON (json:array makes an array, json:type a number);
   the header and messageId are added by the upload step.
 -->
@@ -19,6 +21,7 @@
   <xsl:param name="MerchantID" select="''"/>
   <xsl:param name="FulfillmentChannel" select="'DEFAULT'"/>
   <xsl:param name="ProductType" select="'PRODUCT'"/>
+  <xsl:param name="FBASkus" select="''"/>
 
   <xsl:template match="/">
     <Feed>
@@ -35,6 +38,15 @@
   </xsl:template>
 
   <xsl:template match="Product">
+    <xsl:choose>
+      <xsl:when test="$FBASkus != '' and contains($FBASkus, concat(';', Sku, ';'))">
+        <skipped sku="{Sku}">FBA SKU (FBA_SKUS): Amazon holds its stock, so no seller-fulfilled quantity is sent; a DEFAULT quantity on an FBA offer could switch it to seller-fulfilled.</skipped>
+      </xsl:when>
+      <xsl:otherwise><xsl:apply-templates select="." mode="quantity"/></xsl:otherwise>
+    </xsl:choose>
+  </xsl:template>
+
+  <xsl:template match="Product" mode="quantity">
     <xsl:variable name="in-stock"><xsl:call-template name="quantity"><xsl:with-param name="value" select="QtyInStock"/></xsl:call-template></xsl:variable>
     <xsl:variable name="allocated"><xsl:call-template name="quantity"><xsl:with-param name="value" select="QtyAllocated"/></xsl:call-template></xsl:variable>
     <xsl:variable name="free-millionths" select="round($in-stock * 1000000) - round($allocated * 1000000)"/>

@@ -181,6 +181,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("PRICES_MAPPING", "zynk_products_to_amazon_prices.xslt", "Auto Mapper: Mapping",
                 "Mapping from Zynk products to Amazon price messages."),
         Setting("FULFILLMENT_CHANNEL", "DEFAULT", "(none)", "fulfillment_channel_code of quantity updates."),
+        Setting("FBA_SKUS", "", "(none)",
+                "SKUs Amazon stocks (FBA), comma-separated: the quantity feed sends them no seller-fulfilled "
+                "quantity (it could switch an FBA offer to seller-fulfilled) and lists them in its skipped file."),
         Setting("PRODUCT_TYPE", "PRODUCT", "(none)", "Amazon productType sent with each PATCH."),
         Setting("PRICE_CURRENCY", "GBP", "Mapping parameter Currency", "Currency of prices sent to Amazon."),
         Setting("SALE_PRICE_INCLUDES_TAX", "false", "(none)",
@@ -191,6 +194,30 @@ SETTINGS: dict[str, Setting] = {
         Setting("FEED_RECOVERY_WAIT_MINUTES", "15", "(none)",
                 "After a lost createFeed answer or a killed worker, how long the upload waits for feeds that may be "
                 "the run's to finish processing, so that one can be confirmed before anything is sent again."),
+        # Upload Shipments (Sage despatches -> Amazon shipment confirmations)
+        Setting("DESPATCHES_SCHEDULE", "*/15 * * * *", "(Upload Shipments schedule)",
+                "Cron schedule of sage_despatches_to_amazon; each run takes the despatches Sage recorded in its "
+                "interval."),
+        Setting("DESPATCHED_STATUSES", "Complete,Part", "Export Despatches: despatch status filter",
+                "Sage DESPATCH_STATUS values that count as despatched, in full or in part (comma-separated, "
+                "any case). The quantities confirmed are each line's SOP_ITEM.QTY_DELIVERED: what Sage has "
+                "despatched of it so far."),
+        Setting("DESPATCH_WINDOW_OVERLAP_MINUTES", "15", "(none)",
+                "Minutes each window of the despatch export starts before its interval, against Sage's clock and "
+                "despatches committed late. Harmless: what Amazon already counts as shipped is never sent again."),
+        Setting("DESPATCHES_MAPPING", "zynk_despatches_to_amazon_shipments.xslt", "Auto Mapper: Mapping",
+                "Mapping from Zynk despatched sales orders to Amazon shipment confirmations."),
+        Setting("COURIER_CARRIER_CODES",
+                "Royal Mail=Royal Mail;Parcelforce=Parcelforce;DPD=DPD;Evri=Evri;Hermes=Evri;Yodel=Yodel;UPS=UPS;"
+                "DHL=DHL;FedEx=FedEx;Amazon Shipping=Amazon Shipping",
+                "Mapping parameter CarrierCodes (courier lookup)",
+                "Sage courier name=Amazon carrierCode pairs, separated by ';'. A Sage COURIER_NAME matches the "
+                "first name it starts with, ignoring case ('royal mail tracked 24' is Royal Mail); the whole Sage "
+                "name is sent as shippingMethod. Any other courier is sent as carrierCode Other with the Sage name "
+                "as carrierName, never dropped."),
+        Setting("SHIP_FROM_SUPPLY_SOURCE_ID", "", "(none)",
+                "Amazon supply source id (a ship-from location in Seller Central) sent as shipFromSupplySourceId. "
+                "Empty sends none: Amazon uses the account's default ship-from address."),
         # Pools and notifications
         Setting("SP_API_POOL", "amazon_sp_api", "(none)",
                 "Airflow pool that every SP-API task uses, so all DAGs and runs share Amazon's rate limits."),
@@ -281,7 +308,9 @@ def mapping_path(setting_name: str) -> Path:
 
 
 def inventory_mapping_parameters() -> dict[str, str]:
-    return {"FulfillmentChannel": get("FULFILLMENT_CHANNEL"), "ProductType": get("PRODUCT_TYPE")}
+    fba = [sku.strip() for sku in get("FBA_SKUS").split(",") if sku.strip()]
+    return {"FulfillmentChannel": get("FULFILLMENT_CHANNEL"), "ProductType": get("PRODUCT_TYPE"),
+            "FBASkus": (";" + ";".join(fba) + ";") if fba else ""}
 
 
 def prices_mapping_parameters() -> dict[str, str]:
@@ -327,6 +356,11 @@ def marketplace_mapping_parameters() -> dict[str, str]:
     return {"MarketplaceAccounts": xslt_table(accounts),
             "MarketplaceTaxCodes": xslt_table({key: str(code) for key, (code, _) in taxes.items()}),
             "MarketplaceTaxRates": xslt_table({key: rate for key, (_, rate) in taxes.items()})}
+
+
+def despatches_mapping_parameters() -> dict[str, str]:
+    """The despatch mapping's parameters: the courier table and the ship-from location."""
+    return {"CarrierCodes": get("COURIER_CARRIER_CODES"), "ShipFromSupplySourceId": get("SHIP_FROM_SUPPLY_SOURCE_ID")}
 
 
 def markdown_table() -> str:

@@ -15,9 +15,16 @@ On each topology it:
 3. locks the Sage company so that an orders run's import fails, releases the lock, clears
    only that task through the REST API, and checks it succeeds without downloading again;
 4. checks the run report plugin answers with real counts behind the login;
-5. takes headless Chromium screenshots of each DAG's grid and of the run report into
-   ``.ci/artifacts/`` (local topology);
-6. adds an Amazon SP-API connection through the UI's Admin > Connections form, checks the form's
+5. checks that the run with failed (gift-set) orders succeeded with a note naming them, on the run
+   and on its Import Sales Orders, written by the product's listener in the scheduler;
+6. adds orders placed after the last successful window, triggers a manual run with the form left
+   as it is (a logical date of now, as the UI's button sends), and checks it imports exactly those,
+   moves the rolling Download From on and says so in its log, and that the archive's log ends with
+   its summary line;
+7. takes headless Chromium screenshots of each DAG's grid, the run report, the run list with the
+   failed run's note opened, that run's and its import's pages with their notes, and the trigger
+   form with its statuses list open, into ``.ci/artifacts/`` (local topology);
+8. adds an Amazon SP-API connection through the UI's Admin > Connections form, checks the form's
    labelled fields, and reads the saved connection back through ``SellingPartnerHook``, down to a
    download from the sandbox with it (local topology; screenshots of the form too).
 
@@ -42,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +60,18 @@ sys.path[:0] = [str(PROJECT / "plugins"), str(PROJECT)]
 
 from amazon_sage.connection_form import EXTRA_FIELDS, UI_FIELD_BEHAVIOUR  # noqa: E402
 from amazon_sage.core.archive.encryption import new_key_entry  # noqa: E402
+from amazon_sage.core.orders.last_window import VARIABLE as LAST_WINDOW_VARIABLE  # noqa: E402
 from sandbox.airflow_env import airflow_environment  # noqa: E402
 from sandbox.order_generator import generate_orders  # noqa: E402
 from sandbox.sample_company import create_company, odbc_connection_string  # noqa: E402
 from sandbox.sp_api_server import Sandbox, SandboxServer  # noqa: E402
+from tests.helpers import latest_versions  # noqa: E402
 from tests.operate.browser import logged_in_chromium  # noqa: E402
 from tests.operate.connection_form_ui import add_connection_in_the_form, read_through_the_hook  # noqa: E402
 from tests.operate.provider_install import install_provider  # noqa: E402
 
 ORDERS_START = datetime(2026, 11, 16, tzinfo=timezone.utc)
+RETRIED = ("2026-11-19T12:00:00Z", "2026-11-21T00:00:00Z")  # the window of the run whose import is retried
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 DAG_IDS = ("amazon_orders_to_sage", "sage_stock_to_amazon_inventory", "sage_stock_to_amazon_prices")
 
@@ -146,8 +156,8 @@ class RunningAirflow:
         answer = self.client.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False})
         answer.raise_for_status()
 
-    def trigger(self, dag_id: str, conf: dict) -> str:
-        answer = self.client.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
+    def trigger(self, dag_id: str, conf: dict, logical_date: str | None = None) -> str:
+        answer = self.client.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": logical_date, "conf": conf})
         answer.raise_for_status()
         return answer.json()["dag_run_id"]
 
@@ -202,7 +212,25 @@ def expected_ids(sandbox: Sandbox, after: str, before: str) -> set[str]:
             if all(i["product"]["sellerSku"] != "GIFTSET-AFTERNOON-TEA" for i in o["orderItems"])}
 
 
-def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> None:
+def zulu(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def gift_set_ids(sandbox: Sandbox, after: str, before: str) -> set[str]:
+    """The orders of the window that fail in the import: the gift set's SKU is not in Sage."""
+    return {o["orderId"] for o in downloadable_orders(sandbox, after, before)} - expected_ids(sandbox, after, before)
+
+
+def task_log(airflow: RunningAirflow, dag_id: str, run_id: str, task_id: str) -> str:
+    """The task's log as the UI shows it (REST API v2, first try)."""
+    answer = airflow.client.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/1",
+                                headers={"Accept": "application/json"})
+    answer.raise_for_status()
+    return json.dumps(answer.json()["content"])
+
+
+def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> str:
+    """Run every step; return the id of the orders run with failed orders (for the screenshots)."""
     airflow.wait_for_dags()
     print("1. Trigger each DAG through the REST API v2", flush=True)
     runs = {
@@ -241,8 +269,7 @@ def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> None:
     locker = sqlite3.connect(company)
     locker.execute("BEGIN EXCLUSIVE")
     try:
-        run_id = airflow.trigger("amazon_orders_to_sage", {"download_from": "2026-11-19T12:00:00Z",
-                                                           "download_to": "2026-11-21T00:00:00Z"})
+        run_id = airflow.trigger("amazon_orders_to_sage", {"download_from": RETRIED[0], "download_to": RETRIED[1]})
         check(airflow.wait_task("amazon_orders_to_sage", run_id, "import_sales_orders", {"failed"}) == "failed",
               "the import failed while Sage was locked")
     finally:
@@ -269,8 +296,60 @@ def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> None:
           f"the report shows the retried import's counts ({counts['out']} imported, "
           f"{counts['duplicates']} already in Sage from the overlap)")
 
+    print("5. A run with failed orders completes with errors, and its note names them", flush=True)
+    first_run, failed = runs[DAG_IDS[0]], gift_set_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-17T00:00:00Z")
+    noun = "order" if len(failed) == 1 else "orders"
+    run = airflow.client.get(f"/api/v2/dags/{DAG_IDS[0]}/dagRuns/{first_run}").json()
+    check(bool(failed) and run["state"] == "success"
+          and run["note"].startswith(f"Completed with errors: {len(failed)} {noun} failed: ")
+          and set(run["note"].split("failed: ")[1].split(" (")[0].split(" and ")[0].split(", ")) <= failed,
+          f"the first run succeeded with the note {run['note'][:80]!r}…, naming its failed gift-set orders")
+    ti = airflow.client.get(f"/api/v2/dags/{DAG_IDS[0]}/dagRuns/{first_run}/taskInstances/import_sales_orders").json()
+    check(ti["state"] == "success" and ti["note"].startswith(f"{len(failed)} {noun} failed: "),
+          f"Import Sales Orders succeeded with the note {ti['note']!r}")
+    retried, retried_failed = airflow.client.get(f"/api/v2/dags/{DAG_IDS[0]}/dagRuns/{run_id}").json(), \
+        gift_set_ids(sandbox, *RETRIED)
+    check(retried["note"].startswith(f"Completed with errors: {len(retried_failed)} ") if retried_failed
+          else retried["note"] is None, "the run whose import was cleared and retried carries its own note")
 
-def screenshots(airflow: RunningAirflow, driver: Any, folder: Path) -> list[Path]:
+    print("6. A manual run with no window imports the orders placed since the last window", flush=True)
+    # Every successful window counts: the retried run's, and the scheduled run the unpaused DAG made for the last day.
+    scheduled = [r["data_interval_end"] for r in airflow.client.get(f"/api/v2/dags/{DAG_IDS[0]}/dagRuns", params={
+        "run_type": "scheduled", "state": "success"}).json()["dag_runs"]]
+    mark = max([RETRIED[1]] + [zulu(datetime.fromisoformat(end.replace("Z", "+00:00"))) for end in scheduled])
+    variable = airflow.client.get(f"/api/v2/variables/{LAST_WINDOW_VARIABLE}").json()
+    check(variable["value"] == mark, f"the rolling Download From is where the last successful window ended ({mark})")
+    start = datetime.fromisoformat(mark.replace("Z", "+00:00"))
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    placed = latest_versions(generate_orders(8, start, days=1, seed=2311))
+    for number, order in enumerate(placed, 1):  # placed between that end and now − 3 minutes, with new ids
+        order["orderId"] = "203-" + order["orderId"][4:]
+        order["createdTime"] = order["lastUpdatedTime"] = zulu(start + (now - timedelta(minutes=3) - start) * number
+                                                               / (len(placed) + 1))
+    sandbox.add_versions(placed)
+    before = set(sage_order_ids(company))
+    new = expected_ids(sandbox, mark, "2099-01-01T00:00:00Z")
+    placed_ids = new & {o["orderId"] for o in placed}
+    check(bool(placed_ids) and not placed_ids & before,
+          f"{len(placed_ids)} importable orders were placed since the last window, none in Sage yet")
+    # As the UI's trigger button sends it: a logical date of now, and the form left as it is.
+    rolling = airflow.trigger(DAG_IDS[0], {}, logical_date=now.isoformat())
+    check(airflow.wait(DAG_IDS[0], rolling, {"success", "failed"}) == "success", "the manual run succeeded")
+    ids = sage_order_ids(company)
+    check(set(ids) == before | new and len(ids) == len(set(ids)),
+          f"it imported the {len(placed_ids)} orders placed since the last window (and nothing older), each once")
+    moved = airflow.client.get(f"/api/v2/variables/{LAST_WINDOW_VARIABLE}").json()["value"]
+    check(moved > mark and moved >= zulu(now - timedelta(minutes=2, seconds=10)),
+          f"the rolling Download From moved on to now − 2 minutes ({moved})")
+    log = task_log(airflow, DAG_IDS[0], rolling, "download_orders")
+    check("from the end of the last successful window" in log and mark in log,
+          "the download's log says where the window started")
+    check("Archive Workflow Data summary: " in task_log(airflow, DAG_IDS[0], rolling, "archive_workflow_data"),
+          "the archive's log, as the UI shows it, ends with its summary line")
+    return first_run
+
+
+def screenshots(airflow: RunningAirflow, driver: Any, folder: Path, first_run: str) -> list[Path]:
     """Grid views of the three DAGs and the run report, through the logged-in headless Chromium ``driver``."""
     folder.mkdir(parents=True, exist_ok=True)
     shots = []
@@ -283,7 +362,74 @@ def screenshots(airflow: RunningAirflow, driver: Any, folder: Path) -> list[Path
         driver.save_screenshot(str(path))
         shots.append(path)
     check("Import Sales Orders" in driver.page_source, "the report page renders with its phases")
+    shots += run_with_errors(airflow, driver, folder, first_run)
+    shots += trigger_form(airflow, driver, folder)
     return shots
+
+
+def run_with_errors(airflow: RunningAirflow, driver: Any, folder: Path, run_id: str) -> list[Path]:
+    """The run list (all green; the run's Note button opens its note), the run's page and its import's page.
+
+    Airflow 3.3's run list has no note column: a run with a note has a filled Note icon in its row.
+    """
+    from urllib.parse import quote, unquote
+
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{airflow.api}/dags/{DAG_IDS[0]}/runs")
+    time.sleep(6)
+    paths = [folder / "runs_amazon_orders_to_sage.png"]
+    driver.save_screenshot(str(paths[-1]))  # every run green
+    driver.execute_script("for (const e of document.querySelectorAll('div')) {"  # to the actions column
+                          "  if (e.scrollWidth > e.clientWidth + 5) e.scrollLeft = e.scrollWidth; }")
+    [row] = [tr for tr in driver.find_elements(By.TAG_NAME, "tr")
+             if any(unquote(a.get_attribute("href") or "").endswith(f"/runs/{run_id}")
+                    for a in tr.find_elements(By.TAG_NAME, "a"))]
+    [note] = [b for b in row.find_elements(By.TAG_NAME, "button") if b.get_attribute("aria-label") == "Note"]
+    note.click()  # its Note icon is filled; it opens the note
+    time.sleep(2)
+    paths.append(folder / "runs_note_of_the_run_with_failed_orders.png")
+    driver.save_screenshot(str(paths[-1]))
+    check("Completed with errors: " in driver.page_source, "in the run list, the run's Note button shows its note")
+    pages = {"run_with_failed_orders": (f"{airflow.api}/dags/{DAG_IDS[0]}/runs/{quote(run_id)}",
+                                        "Completed with errors: "),
+             "import_with_failed_orders": (f"{airflow.api}/dags/{DAG_IDS[0]}/runs/{quote(run_id)}/tasks/"
+                                           "import_sales_orders", " failed: 202-")}
+    for name, (url, expected) in pages.items():
+        driver.get(url)
+        time.sleep(6)
+        paths.append(folder / f"{name}.png")
+        driver.save_screenshot(str(paths[-1]))
+        if expected:
+            check(expected in driver.page_source, f"the page {name} shows the note {expected!r}…")
+    return paths
+
+
+def trigger_form(airflow: RunningAirflow, driver: Any, folder: Path) -> list[Path]:
+    """The orders DAG's trigger form: titles in the seller's words, the statuses as a multi-select."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{airflow.api}/dags/{DAG_IDS[0]}")
+    time.sleep(5)
+    [button] = [b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Trigger"][:1]
+    button.click()
+    time.sleep(3)
+    paths = [folder / "trigger_form_amazon_orders_to_sage.png"]
+    driver.save_screenshot(str(paths[0]))
+    page = driver.page_source
+    for text in ("Download from", "Download to", "Order statuses to import", "rolling Download From"):
+        check(text in page, f"the trigger form shows {text!r}")
+    check(all(label in page for label in ("Unshipped", "Partially shipped", "Shipped")),
+          "the form's multi-select holds the default statuses by their Seller Central names")
+    [statuses] = driver.find_elements(By.CSS_SELECTOR, "input[role='combobox']")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", statuses)
+    statuses.click()  # open its list
+    time.sleep(1)
+    paths.append(folder / "trigger_form_order_statuses.png")
+    driver.save_screenshot(str(paths[-1]))
+    check(all(label in driver.page_source for label in ("Pending (not yet paid)", "Cancelled", "Unfulfillable")),
+          "the multi-select offers the other statuses")
+    return paths
 
 
 FORM_CONN_ID = "amazon_sp_api_form"
@@ -292,7 +438,7 @@ FORM_CONN_ID = "amazon_sp_api_form"
 def connection_form(airflow: RunningAirflow, driver: Any, sandbox: Sandbox, sandbox_url: str,
                     folder: Path) -> list[Path]:
     """Add an Amazon SP-API connection in the UI's form; the hook reads it back and downloads with it."""
-    print("6. Add an Amazon SP-API connection through the UI form and use it through the hook", flush=True)
+    print("7. Add an Amazon SP-API connection through the UI form and use it through the hook", flush=True)
     [meta] = [m for m in airflow.client.get("/ui/connections/hook_meta").json()
               if m["connection_type"] == "amazon_sp_api"]
     check(meta["hook_name"] == "Amazon Selling Partner API" and set(meta["extra_fields"]) == set(EXTRA_FIELDS),
@@ -352,6 +498,10 @@ def run_pass(topology: str, keep: bool) -> Path:
     home = Path(tempfile.mkdtemp(prefix=f"amazon-sage-operate-{topology}-"))
     company = create_company(home / "sage" / "company.db")
     sandbox = Sandbox(generate_orders(120, ORDERS_START, days=5))
+    # Amazon takes minutes; a feed DONE within a second races Airflow 3.3 itself on a loaded machine: the worker's
+    # "success" for the try that deferred can reach the scheduler after the trigger fired and the task was queued
+    # to resume, and the scheduler then fails the task ("state changed externally"). Seconds are enough.
+    sandbox.configure({"processing_delay": 8})
     port = free_port()
     clean_up = None
     print(f"== {topology} topology, AIRFLOW_HOME {home}", flush=True)
@@ -386,11 +536,11 @@ def run_pass(topology: str, keep: bool) -> Path:
             subprocess.run([sys.executable, "-m", "amazon_sage.cli.pools"], env=env, check=True,
                            stdout=subprocess.DEVNULL)
             airflow.start()
-            scenario(airflow, sandbox, company)
+            first_run = scenario(airflow, sandbox, company)
             if topology == "local":
                 artifacts = PROJECT / ".ci" / "artifacts"
                 with logged_in_chromium(airflow.api, airflow.token) as driver:
-                    shots = screenshots(airflow, driver, artifacts)
+                    shots = screenshots(airflow, driver, artifacts, first_run)
                     shots += connection_form(airflow, driver, sandbox, server.url, artifacts)
                 for shot in shots:
                     print(f"  screenshot: {shot}", flush=True)

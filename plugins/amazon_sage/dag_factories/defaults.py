@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable
+from airflow.sdk import CronDataIntervalTimetable, Param
 
 from amazon_sage import settings
 from amazon_sage.core.orders.download_window import parse_instant
@@ -43,6 +43,17 @@ def dag_arguments(*, schedule_setting: str, tags: list[str], run_timeout: timede
         "tags": ["amazon", "sage50", *tags],
         "default_args": task_defaults(execution_timeout=task_timeout),
     }
+
+
+def window_params(start: str, end: str, *, what: str, end_note: str = "") -> dict[str, Param]:
+    """The trigger form's one-off window: date-times ``start`` and ``end`` (UTC); empty means the run's interval.
+
+    No default date: a backfill's runs must each take their own interval.
+    """
+    return {start: Param(None, type=["null", "string"], format="date-time",
+                         description=f"{what} from this time (UTC). Empty: the run's interval."),
+            end: Param(None, type=["null", "string"], format="date-time",
+                       description=f"...up to this time{end_note}. Empty: the interval's end.")}
 
 
 def marketplace_id(sp_api_conn_id: str | None = None) -> str:

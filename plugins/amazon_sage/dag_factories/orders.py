@@ -15,6 +15,10 @@ from amazon_sage.operators.export_audit_trail import Sage50ExportAuditTrailOpera
 from amazon_sage.operators.import_sales_orders import Sage50ImportSalesOrdersOperator
 
 STATUSES = ["PENDING", "UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED", "CANCELLED", "UNFULFILLABLE"]
+# What Seller Central calls each status, for the trigger form's multi-select (the values stay Amazon's).
+STATUS_LABELS = {"PENDING": "Pending (not yet paid)", "UNSHIPPED": "Unshipped",
+                 "PARTIALLY_SHIPPED": "Partially shipped", "SHIPPED": "Shipped", "CANCELLED": "Cancelled",
+                 "UNFULFILLABLE": "Unfulfillable"}
 
 DOC = """
 ### Amazon orders to Sage 50
@@ -35,7 +39,11 @@ DOC = """
   The archive task zips them.
 * **Backfill** from a Download From date: *Trigger → Backfill*, or
   `airflow backfill create --dag-id amazon_orders_to_sage --from-date 2026-11-01 --to-date 2026-11-02`.
-* **One-off window:** trigger with `download_from` / `download_to`.
+* **Trigger** with nothing filled in to download every order updated since the last successful run's window
+  ended, up to now − 2 minutes (Zynk's rolling Download From; the Variable
+  `amazon_sage_orders_last_window_end` holds it). **One-off window:** fill in *Download from* / *Download to*.
+* **Failed orders** (unknown SKU, wrong account, totals) do not fail the run: it completes, and its **note**
+  says *Completed with errors: 2 orders failed: 202-…*, as does the note on *Import Sales Orders*.
 * **Retry one phase:** clear the failed task only; it reuses the earlier phases' files. Rerunning any window is
   harmless. Failed orders (e.g. unknown SKU): fix Sage, then clear the run's `import_sales_orders`.
 * **Settings** (environment variables `AMAZON_SAGE_*`, listed with their Zynk names in the README):
@@ -72,15 +80,22 @@ def orders_dag() -> DAG:
         **dag_arguments(schedule_setting="ORDERS_SCHEDULE", tags=["orders"], run_timeout=timedelta(hours=6),
                         task_timeout=timedelta(hours=2)),
         params={
-            "download_from": Param(None, type=["null", "string"], format="date-time",
-                                   description="Download orders updated from this time (UTC). "
-                                               "Empty: the run's interval."),
-            "download_to": Param(None, type=["null", "string"], format="date-time",
-                                 description="...up to this time (capped at now − 2 minutes). "
-                                             "Empty: the interval's end."),
-            "order_statuses": Param(settings.get_list("ORDER_STATUSES"), type="array",
-                                    items={"type": "string", "enum": STATUSES},
-                                    description="Fulfilment statuses to import into Sage."),
+            "download_from": Param(
+                None, type=["null", "string"], format="date-time", title="Download from",
+                description="Download the orders Amazon updated from this time (UTC). Leave it empty to carry on "
+                            "where the last successful run stopped (Zynk's rolling Download From): a manual run "
+                            "then downloads everything since, up to now − 2 minutes."),
+            "download_to": Param(
+                None, type=["null", "string"], format="date-time", title="Download to",
+                description="...up to this time (UTC). Leave it empty for now − 2 minutes (Amazon's latest). "
+                            "It must be later than 'Download from'."),
+            "order_statuses": Param(
+                settings.get_list("ORDER_STATUSES"), type="array", title="Order statuses to import",
+                description="Import orders in these statuses into Sage (none chosen: the ORDER_STATUSES setting). "
+                            "Pending orders have no prices yet; "
+                            "with WATCH_CANCELLATIONS on, cancelled ones are downloaded anyway, so a cancellation "
+                            "of an order already in Sage is reported.",
+                items={"type": "string", "enum": STATUSES}, examples=STATUSES, values_display=STATUS_LABELS),
         },
     ) as dag:
         download = AmazonDownloadOrdersOperator(

@@ -58,8 +58,11 @@ def stock_feed_dag(*, feed_name: str, title: str, upload_title: str, schedule_se
         user_defined_macros={"marketplace_id": marketplace_id},
         **dag_arguments(schedule_setting=schedule_setting, tags=[feed_name], run_timeout=timedelta(hours=4),
                         task_timeout=timedelta(hours=1)),
-        params={"export_mode": Param(settings.get("STOCK_EXPORT_MODE"), type="string", enum=list(EXPORT_MODES),
-                                     description="Modified or New (in the run's interval), or All records.")},
+        params={"export_mode": Param(
+            settings.get("STOCK_EXPORT_MODE"), type="string", enum=list(EXPORT_MODES), title="Which stock records",
+            values_display={"Modified": "Changed in the run's interval", "New": "Created in the run's interval",
+                            "All": "All records (a full refresh on Amazon)"},
+            description="Send the Sage stock records changed or created in the run's interval, or all of them.")},
     ) as dag:
         export = Sage50ExportStockRecordsOperator(
             task_id="export_stock_records", task_display_name="Export Stock Records",
@@ -69,7 +72,7 @@ def stock_feed_dag(*, feed_name: str, title: str, upload_title: str, schedule_se
             task_id=f"map_{feed_name}", task_display_name="Auto Mapper",
             input_file="{{ ti.xcom_pull(task_ids='export_stock_records') }}",
             mapping=str(mapping), output_name=f"amazon_{feed_name}.xml", parameters=parameters,
-            skip_without="Product", records=("Product", ("message", "rejected")),
+            skip_without="Product", records=("Product", ("message", "rejected", "skipped")),
             doc=f"Map the products to Amazon {feed_name} messages with the XSLT mapping.")
         upload = AmazonUploadListingsFeedOperator(
             task_id=f"upload_{feed_name}_feed", task_display_name=f"Upload {upload_title} Feed", feed_name=feed_name,

@@ -271,6 +271,74 @@ class SellingPartnerHook(BaseHook):
         finally:
             client.close()
 
+    # -- Shipments: getOrder (v2026-01-01) and confirmShipment (v0) -----------------------------
+
+    @cached_property
+    def _orders(self) -> Any:
+        from sp_api.api import Orders
+
+        return self._client(Orders, version="2026-01-01")
+
+    @cached_property
+    def _orders_v0(self) -> Any:
+        from sp_api.api import Orders
+
+        return self._client(Orders, version="v0")
+
+    def get_order(self, order_id: str, included_data: list[str]) -> dict[str, Any] | None:
+        """getOrder: the order with ``included_data`` (e.g. FULFILLMENT, PACKAGES); None if Amazon does not know it."""
+        from sp_api.base.exceptions import SellingApiNotFoundException
+
+        def send() -> Any:
+            try:
+                return self._orders.get_order(order_id, includedData=",".join(included_data))
+            except SellingApiNotFoundException:
+                return None
+
+        response = self.call("getOrder", send)
+        if response is None:
+            return None
+        order = response.payload.get("order") if isinstance(response.payload, dict) else None
+        if not isinstance(order, dict):
+            raise AirflowException(f"getOrder answered for order {order_id} without an 'order'; Amazon's answer was "
+                                   "unreadable. The task will retry.")
+        return order
+
+    def confirm_shipment(self, order_id: str, package_detail: dict[str, Any],
+                         marketplace_id: str | None = None) -> None:
+        """confirmShipment of one package in the order's marketplace (default: the connection's first).
+
+        Never repeated blindly.
+
+        Amazon's refusal (400, 404, 409) raises ``ShipmentRefused`` with Amazon's message. Retried
+        only when Amazon certainly did not act (429, no connection made); a 5xx, a timeout, a
+        dropped connection or an answer that is not Amazon's 204 raises :class:`SpApiOutcomeUnknown`:
+        the caller reads the order again before anything is sent again.
+        """
+        from sp_api.base.exceptions import (
+            SellingApiBadRequestException,
+            SellingApiNotFoundException,
+            SellingApiStateConflictException,
+        )
+
+        from amazon_sage.core.shipments.confirm_shipments import ShipmentRefused
+
+        def send() -> Any:
+            try:
+                return self._orders_v0.confirm_shipment(
+                    order_id, marketplaceId=marketplace_id or self.marketplace.marketplace_id,
+                    packageDetail=package_detail)
+            except (SellingApiBadRequestException, SellingApiNotFoundException,
+                    SellingApiStateConflictException) as exc:
+                raise ShipmentRefused(f"{getattr(exc, 'message', exc)} (code {getattr(exc, 'amzn_code', '?')})") \
+                    from None
+
+        response = self._call("confirmShipment", send, repeatable=False)
+        # The library reads Amazon's empty 204 as {"status_code": 204}, and a non-JSON 4xx as an empty answer.
+        status = response.payload.get("status_code") if isinstance(response.payload, dict) else None
+        if status not in (200, 204):
+            raise SpApiOutcomeUnknown("confirmShipment", SpApiUnavailable("an answer other than Amazon's 204"))
+
     # -- Feeds API 2021-06-30 ------------------------------------------------------------------
 
     @cached_property

@@ -61,7 +61,9 @@ class ArchiveWorkflowDataOperator(BaseOperator):
                                    "to apply retention again.") from None
         if deleted:
             self.log.info("Retention removed %d old archive(s): %s", len(deleted), ", ".join(a.name for a in deleted))
-        push_counts(context, PhaseCounts(len(manifest.get("files", [])), 1,
-                                         details={"deleted_by_retention": len(deleted),
-                                                  "retention_postponed": postponed}))
+        files = len(manifest.get("files", []))
+        push_counts(context, PhaseCounts(files, 1, details={"deleted_by_retention": len(deleted),
+                                                            "retention_postponed": postponed}))
+        self.log.info("Archive Workflow Data summary: %d files in, 1 archive out (%s), %d old archive(s) removed by "
+                      "retention%s", files, uri, len(deleted), ", retention postponed" if postponed else "")
         return uri

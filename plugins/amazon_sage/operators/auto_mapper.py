@@ -53,6 +53,8 @@ class AutoMapperOperator(BaseOperator):
 
         output = run_folder_of(context) / self.output_name
         if self.skip_without and not has_element(Path(self.input_file), self.skip_without):
+            self.log.info("Auto Mapper summary: 0 records in, 0 out (%s has no <%s> records; skipped)",
+                          Path(self.input_file).name, self.skip_without)
             raise AirflowSkipException(f"{Path(self.input_file).name} has no <{self.skip_without}> records: "
                                        "nothing to map or send.")
         if self.records:  # record-wise: stream in chunks, so memory stays flat at any size
@@ -65,6 +67,6 @@ class AutoMapperOperator(BaseOperator):
                           Path(self.input_file).name, output.name, Path(self.mapping).name)
         else:
             apply_mapping(Path(self.input_file), Path(self.mapping), output, self.parameters)
-            self.log.info("Auto Mapper: %s -> %s with %s", Path(self.input_file).name, output.name,
+            self.log.info("Auto Mapper summary: %s -> %s with %s", Path(self.input_file).name, output.name,
                           Path(self.mapping).name)
         return str(output)

@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
 from amazon_sage.core.counts import IMPORT_FILE_KEY
-from amazon_sage.operators.run_context import as_list, push_counts, run_folder_of
+from amazon_sage.operators.run_context import as_list, push_counts, push_failed_records, run_folder_of
 
 MAX_LISTED = 50
 
@@ -75,6 +75,7 @@ class Sage50ExportAuditTrailOperator(BaseOperator):
         for entry in result.overdue[:MAX_LISTED]:
             self.log.warning("NEEDS ATTENTION: order %s was exported in %s on %s UTC and is still not in Sage: "
                              "file not imported?", entry.reference, entry.file, f"{entry.exported_at:%d/%m/%Y %H:%M}")
+        push_failed_records(context, "orders", result.failures)  # the run's note in Airflow
         notify_failed_records(context, "orders", result.failures, counts)
         if result.import_file:
             self.log.info("Import file for Sage: %s. In Sage: File > Import > Audit trail transactions.",

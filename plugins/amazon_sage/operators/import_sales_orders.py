@@ -10,7 +10,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from amazon_sage import settings
-from amazon_sage.operators.run_context import as_list, push_counts, run_folder_of
+from amazon_sage.operators.run_context import as_list, push_counts, push_failed_records, run_folder_of
 
 MAX_LISTED = 50
 
@@ -65,6 +65,7 @@ class Sage50ImportSalesOrdersOperator(BaseOperator):
         ti.xcom_push(key="skipped_file", value=str(result.skipped_file))
         counts = result.counts()
         push_counts(context, counts)
+        push_failed_records(context, "orders", result.failures)  # the run's note in Airflow
         for order_id, error in result.failures[:MAX_LISTED]:
             self.log.warning("Failed order %s: %s", order_id, error)
         for order_id, number in result.attention_orders:

@@ -8,6 +8,7 @@ from typing import Any
 from amazon_sage import settings
 from amazon_sage.core.counts import XCOM_KEY, PhaseCounts
 from amazon_sage.core.run_folder import run_folder
+from amazon_sage.core.run_notes import FAILED_RECORDS_KEY, failed_records
 
 
 def run_folder_of(context: Any, *, create: bool = True) -> Path:
@@ -18,6 +19,15 @@ def run_folder_of(context: Any, *, create: bool = True) -> Path:
 def push_counts(context: Any, counts: PhaseCounts) -> None:
     """Publish the phase's record counts: XCom key ``counts``, read by the archive and the run report."""
     context["ti"].xcom_push(key=XCOM_KEY, value=counts.as_dict())
+
+
+def push_failed_records(context: Any, kind: str, failures: list[tuple[str, str]]) -> None:
+    """Publish the ids of the records that failed (XCom key ``failed_records``), even when none did.
+
+    The product's listener turns them into the task's and the run's note when the run finishes
+    (:mod:`amazon_sage.core.run_notes`); an empty list clears a note an earlier try left.
+    """
+    context["ti"].xcom_push(key=FAILED_RECORDS_KEY, value=failed_records(kind, [record for record, _ in failures]))
 
 
 def pull_counts(context: Any, task_id: str) -> dict[str, int] | None:

@@ -13,13 +13,14 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from amazon_sage import settings
 from amazon_sage.core.counts import PhaseCounts
-from amazon_sage.operators.run_context import push_counts, run_folder_of
+from amazon_sage.operators.run_context import push_counts, push_failed_records, run_folder_of
 
 if TYPE_CHECKING:
     from lxml import etree
 
     from amazon_sage.core.feeds.processing_report import FeedOutcome, SkuResult
 
+SKIPPED = "skipped"  # marks a not-sent record that is skipped on purpose rather than failed
 MAX_LISTED = 50
 
 
@@ -64,7 +65,7 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
         stem = f"amazon_{self.feed_name}"
         return {"folder": folder, "submissions": folder / f"{stem}_feed_submissions.json",
                 "success": folder / f"{stem}_success.xml", "fail": folder / f"{stem}_fail.xml",
-                "rejected": folder / f"{stem}_rejected.json"}
+                "rejected": folder / f"{stem}_rejected.json", "skipped": folder / f"{stem}_skipped.xml"}
 
     def execute(self, context: Any) -> Any:
         from amazon_sage.core.feeds.feed_documents import FeedValidationError, build_feed_documents, built_documents
@@ -101,11 +102,13 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
                                              out_dir=paths["folder"], stem=stem)
             except (FeedValidationError, XmlFileError) as exc:
                 raise AirflowException(str(exc)) from None
-            documents, rejected = build.documents, build.rejected
+            # Skipped records ride with the rejected ones, marked, so that a resumed try has both.
+            documents, rejected = build.documents, build.rejected + [(*item, SKIPPED) for item in build.skipped]
             with atomic_output(paths["rejected"]) as tmp:
                 tmp.write_text(json.dumps(rejected))
         if not documents:
             if not rejected:
+                self.log.info("Upload %s feed summary: 0 in, nothing to send (skipped)", self.feed_name)
                 raise AirflowSkipException("Nothing to send: the mapping produced no messages.")
             return self._finish(context, [], [tuple(item) for item in rejected])
         poll = self.poll_interval if self.poll_interval is not None else float(settings.get("FEED_POLL_SECONDS"))
@@ -165,12 +168,15 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
         rejected = [tuple(item) for item in json.loads(paths["rejected"].read_text())]
         return self._finish(context, results, rejected)
 
-    def _finish(self, context: Any, results: list[SkuResult], rejected: list[tuple[str, str]]) -> str:
+    def _finish(self, context: Any, results: list[SkuResult], not_sent: list[tuple[str, ...]]) -> str:
         from amazon_sage.core.zynk_results import RecordFiles
         from amazon_sage.notifiers.seller_alert import notify_failed_records
 
         paths = self._paths(context)
-        with RecordFiles({"success": paths["success"], "fail": paths["fail"]}, "Products") as files:
+        rejected = [(item[0], item[1]) for item in not_sent if item[2:] != (SKIPPED,)]
+        skipped = [(item[0], item[1]) for item in not_sent if item[2:] == (SKIPPED,)]
+        files_wanted = {"success": paths["success"], "fail": paths["fail"], "skipped": paths["skipped"]}
+        with RecordFiles(files_wanted, "Products") as files:
             for result in results:
                 record = _record(result.sku, result.message_id, result.feed_id)
                 if result.errors:
@@ -179,15 +185,18 @@ class AmazonUploadListingsFeedOperator(BaseOperator):
                     files.write("success", record, warnings=result.warnings, stage="Amazon feed processing")
             for sku, reason in rejected:
                 files.write("fail", _record(sku), errors=[reason], stage="Pre-validation")
+            for sku, reason in skipped:
+                files.write("skipped", _record(sku), warnings=[reason], stage="Pre-validation")
         failed = [r for r in results if r.errors]
-        counts = PhaseCounts(len(results) + len(rejected), len(results) - len(failed),
-                             failed=len(failed) + len(rejected))
+        counts = PhaseCounts(len(results) + len(rejected) + len(skipped), len(results) - len(failed),
+                             failed=len(failed) + len(rejected), skipped=len(skipped))
         push_counts(context, counts)
+        push_failed_records(context, "SKUs", [(r.sku, "") for r in failed] + rejected)  # the run's note
         for result in failed[:MAX_LISTED]:
             self.log.warning("Amazon rejected SKU %s: %s", result.sku, "; ".join(result.errors))
         for sku, reason in rejected[:MAX_LISTED]:
             self.log.warning("Not sent, SKU %s: %s", sku, reason)
         notify_failed_records(context, "SKUs", [(r.sku, "; ".join(r.errors)) for r in failed] + rejected, counts)
-        self.log.info("Upload %s feed summary: %d in, %d accepted, %d failed", self.feed_name, counts.records_in,
-                      counts.records_out, counts.failed)
+        self.log.info("Upload %s feed summary: %d in, %d accepted, %d failed, %d skipped", self.feed_name,
+                      counts.records_in, counts.records_out, counts.failed, counts.skipped)
         return str(paths["success"])

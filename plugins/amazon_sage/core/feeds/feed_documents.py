@@ -41,6 +41,7 @@ class FeedBuild:
     documents: list[Path] = field(default_factory=list)
     messages: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # not sent on purpose (FBA SKUs), with the reason
 
 
 @cache
@@ -126,7 +127,8 @@ def built_documents(out_dir: Path, stem: str) -> list[Path]:
 
 
 def _iter_mapped(path: Path) -> Iterator[tuple[str, Any]]:
-    for _, element in iterparse_xml_file(path, "Mapped file", events=("end",), tag=("message", "rejected")):
+    for _, element in iterparse_xml_file(path, "Mapped file", events=("end",), tag=("message", "rejected",
+                                                                                     "skipped")):
         if element.tag == "message":
             try:
                 message = to_json(element)
@@ -134,7 +136,7 @@ def _iter_mapped(path: Path) -> Iterator[tuple[str, Any]]:
                 raise MappingError(f"Mapped file {path}: {exc}") from None
             yield "message", message
         else:
-            yield "rejected", (element.get("sku") or "", (element.text or "").strip())
+            yield element.tag, (element.get("sku") or "", (element.text or "").strip())
         element.clear()
         while element.getprevious() is not None:
             del element.getparent()[0]
@@ -159,6 +161,9 @@ def build_feed_documents(mapped: Path, *, seller_id: str, out_dir: Path, stem: s
         for kind, value in _iter_mapped(mapped):
             if kind == "rejected":
                 build.rejected.append(value)
+                continue
+            if kind == "skipped":
+                build.skipped.append(value)
                 continue
             if not isinstance(value, dict):
                 raise MappingError(f"Mapped file {mapped}: a <message> must hold elements, not text")

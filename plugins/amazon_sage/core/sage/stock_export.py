@@ -14,18 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-from amazon_sage.core.files import atomic_output
 from amazon_sage.core.sage.stock_filter import StockFilterError, parse_stock_filter
 from amazon_sage.core.sage.tax_codes import tax_code_id
+from amazon_sage.core.sage.zynk_export import record_element, sage_number, sage_time, zynk_document
 
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
-NIL_ATTRIBUTE = {f"{{{XSI}}}nil": "true"}
 MODES = ("Modified", "New", "All")
 COLUMNS = ("STOCK_CODE", "DESCRIPTION", "SALES_PRICE", "QTY_IN_STOCK", "QTY_ALLOCATED", "QTY_ON_ORDER",
            "TAX_CODE", "WEB_PUBLISH", "RECORD_MODIFY_DATE", "RECORD_CREATE_DATE", "BARCODE", "UNIT_OF_SALE",
@@ -73,39 +70,22 @@ def stock_query(mode: str, *, start: datetime | None, end: datetime | None, publ
     return StockQuery(sql, tuple(params))
 
 
-@lru_cache(maxsize=8192)  # prices and quantities repeat across a catalogue
-def _number(value: Any) -> str | None:
-    """Sage's DOUBLE as a short exact decimal string (``12.5``, ``40``), None stays None."""
-    if value is None:
-        return None
-    text = format(Decimal(repr(float(value))).normalize(), "f")
-    return "0" if text in {"-0", "0"} else text
-
-
 def _product(record: dict[str, Any]) -> etree._Element:
     """One STOCK row as a Zynk ``Product``; a NULL number is ``xsi:nil``."""
     code = record["STOCK_CODE"] or ""
     tax = record["TAX_CODE"]
-    modified = record["RECORD_MODIFY_DATE"]
-    product = etree.Element("Product")
-    for name, text in (
+    return record_element("Product", (
         ("UniqueId", code), ("Sku", code), ("Barcode", record["BARCODE"] or ""),
-        ("Name", record["DESCRIPTION"] or ""), ("SalePrice", _number(record["SALES_PRICE"])),
-        ("QtyInStock", _number(record["QTY_IN_STOCK"])),
-        ("QtyOnOrder", _number(record["QTY_ON_ORDER"])),
+        ("Name", record["DESCRIPTION"] or ""), ("SalePrice", sage_number(record["SALES_PRICE"])),
+        ("QtyInStock", sage_number(record["QTY_IN_STOCK"])),
+        ("QtyOnOrder", sage_number(record["QTY_ON_ORDER"])),
         ("TaxCode", str(tax_code_id(tax)) if tax else None),
         ("UnitOfSale", record["UNIT_OF_SALE"] or ""),
         ("NominalCode", record["NOMINAL_CODE"] or ""),
         ("Publish", "true" if record["WEB_PUBLISH"] == 1 else "false"),
-        ("QtyAllocated", _number(record["QTY_ALLOCATED"])),
-        ("DateModified", modified.isoformat() if isinstance(modified, datetime) else
-         (str(modified) if modified else None)),
-    ):
-        if text is None:
-            etree.SubElement(product, name, NIL_ATTRIBUTE)
-        else:
-            etree.SubElement(product, name).text = text
-    return product
+        ("QtyAllocated", sage_number(record["QTY_ALLOCATED"])),
+        ("DateModified", sage_time(record["RECORD_MODIFY_DATE"])),
+    ))
 
 
 @dataclass(frozen=True)
@@ -156,16 +136,14 @@ def export_stock(connection: Any, query: StockQuery, output: Path, *,
     count = 0
     try:
         cursor.execute(query.sql, *query.params)
-        with atomic_output(output) as tmp, etree.xmlfile(str(tmp), encoding="utf-8") as xf:
-            xf.write_declaration()
-            with xf.element("Company", nsmap={"xsi": XSI}), xf.element("Products"):
-                while rows := cursor.fetchmany(FETCH):
-                    for row in rows:
-                        product = _product(dict(zip(COLUMNS, row, strict=True)))
-                        if pricing is not None:
-                            _marketplace_prices(product, pricing)
-                        xf.write(product)  # one write per product
-                        count += 1
+        with zynk_document(output, "Products") as xf:
+            while rows := cursor.fetchmany(FETCH):
+                for row in rows:
+                    product = _product(dict(zip(COLUMNS, row, strict=True)))
+                    if pricing is not None:
+                        _marketplace_prices(product, pricing)
+                    xf.write(product)  # one write per product
+                    count += 1
     finally:
         cursor.close()
         connection.rollback()  # end the read transaction: it would block Sage's writers

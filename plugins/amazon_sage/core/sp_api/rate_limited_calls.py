@@ -31,6 +31,7 @@ T = TypeVar("T")
 AMAZON_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "searchOrders": (0.0056, 20),
     "getOrder": (0.5, 30),
+    "confirmShipment": (2.0, 10),  # Orders v0, as ordersV0.json's usage plan states
     "createFeedDocument": (0.5, 15),
     "createFeed": (0.0083, 15),
     "getFeed": (2.0, 15),
