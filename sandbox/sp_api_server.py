@@ -48,11 +48,18 @@ import jsonschema
 
 from sandbox import PROJECT
 from sandbox.sp_api_feeds import FEED_LIMITS, FEEDS, LIBRARY_QUERY_KEYS, FeedError, FeedsSandbox
+from sandbox.sp_api_notifications import (
+    GRANTLESS_SCOPE,
+    NOTIFICATION_LIMITS,
+    NOTIFICATIONS,
+    NotificationsError,
+    NotificationsSandbox,
+)
 
 # Amazon's own models, copied unmodified into the project (include/amazon/README.md names their source).
 MODELS = Path(os.environ.get("SPAPI_SANDBOX_MODELS", PROJECT / "include" / "amazon"))
 SEARCH_PATH = "/orders/2026-01-01/orders"
-AMAZON_LIMITS = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), **FEED_LIMITS}
+AMAZON_LIMITS = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), **FEED_LIMITS, **NOTIFICATION_LIMITS}
 TWO_MINUTES = timedelta(minutes=2)
 TOKEN_LIFETIME = timedelta(hours=24)
 # Query keys python-amazon-sp-api adds on GETs; Amazon ignores them, so must we.
@@ -151,6 +158,7 @@ class SandboxState:
     revoked: set[str] = field(default_factory=set)
     revoked_client_secrets: set[str] = field(default_factory=set)
     access_tokens: set[str] = field(default_factory=set)
+    grantless_tokens: set[str] = field(default_factory=set)  # client_credentials, scope notifications
     calls: dict[str, int] = field(default_factory=dict)
     throttled: dict[str, int] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
@@ -187,6 +195,10 @@ class OrdersModel:
                                     "orders_2026-01-01.json")
         model = json.loads(path.read_text())
         self.parameters = {p["name"]: p for p in model["paths"][SEARCH_PATH]["get"]["parameters"]}
+        self.get_order_parameters = {p["name"]: p for p in model["paths"][f"{SEARCH_PATH}/{{orderId}}"]["get"]
+                                     ["parameters"]}
+        self.get_order_validator = jsonschema.Draft4Validator(
+            {"$ref": "#/definitions/GetOrderResponse", "definitions": model["definitions"]})
         self.response_validator = jsonschema.Draft4Validator(
             {"$ref": "#/definitions/SearchOrdersResponse", "definitions": model["definitions"]})
         self.order_validator = jsonschema.Draft4Validator(
@@ -196,17 +208,22 @@ class OrdersModel:
         return set(self.parameters[name]["items"]["enum"])
 
 
-class Sandbox(FeedsSandbox):
+class Sandbox(FeedsSandbox, NotificationsSandbox):
     """The sandbox's behaviour, independent of HTTP so that the handler stays small."""
 
     def __init__(self, versions: list[dict[str, Any]] | None = None, models: Path | None = None):
         self.state = SandboxState()
         self.model = OrdersModel(models or models_dir())
         self.init_feeds(models or models_dir())
+        self.init_notifications(models or models_dir())
         self.add_versions(versions or [])
 
     def add_versions(self, versions: list[dict[str, Any]]) -> None:
-        """Add order versions, each checked once against the model's Order schema."""
+        """Add order versions, each checked once against the model's Order schema.
+
+        Versions that are not in the future are changes happening now: with an ORDER_CHANGE subscription,
+        each is notified to its SQS queue.
+        """
         for version in versions:
             error = next(iter(self.model.order_validator.iter_errors(version)), None)
             if error is not None:
@@ -214,6 +231,8 @@ class Sandbox(FeedsSandbox):
                                  f"at {list(error.path)}")
         with self.state.lock:
             self.state.add_versions(versions)
+            now = self.state.now()
+        self.notify_order_changes(versions, now)
 
     # -- faults and throttling ---------------------------------------------------------------
 
@@ -268,15 +287,24 @@ class Sandbox(FeedsSandbox):
             if "revoked_client_secrets" in config:
                 self.state.revoked_client_secrets = set(config["revoked_client_secrets"])
             self.configure_feeds(config)
+            self.configure_notifications(config)
 
     # -- LWA ---------------------------------------------------------------------------------
 
     def issue_token(self, form: dict[str, str]) -> dict[str, Any]:
-        if form.get("grant_type") != "refresh_token":
-            raise ApiError(400, "unsupported_grant_type", "Only refresh_token grants are supported")
+        if form.get("grant_type") not in {"refresh_token", "client_credentials"}:
+            raise ApiError(400, "unsupported_grant_type", "Only refresh_token and client_credentials grants "
+                                                          "are supported")
         if (not form.get("client_id") or not form.get("client_secret")
                 or form["client_secret"] in self.state.revoked_client_secrets):
             raise ApiError(401, "invalid_client", "Client authentication failed")
+        if form["grant_type"] == "client_credentials":  # grantless operations: no seller, a scope
+            if form.get("scope") != GRANTLESS_SCOPE:
+                raise ApiError(400, "invalid_scope", f"The scope must be {GRANTLESS_SCOPE}")
+            token = "Atza|" + secrets.token_urlsafe(24)
+            with self.state.lock:
+                self.state.grantless_tokens.add(token)
+            return {"access_token": token, "token_type": "bearer", "expires_in": 3600}
         refresh = form.get("refresh_token", "")
         if not refresh.startswith("Atzr|") or refresh in self.state.revoked:
             raise ApiError(400, "invalid_grant", "The request has an invalid grant parameter : refresh_token")
@@ -285,10 +313,35 @@ class Sandbox(FeedsSandbox):
             self.state.access_tokens.add(token)
         return {"access_token": token, "token_type": "bearer", "expires_in": 3600, "refresh_token": refresh}
 
-    def check_access(self, token: str | None) -> None:
-        if not token or token not in self.state.access_tokens:
+    def check_access(self, token: str | None, grantless: bool = False) -> None:
+        """A seller's token for seller operations; a client-credentials token for grantless ones."""
+        issued = self.state.grantless_tokens if grantless else self.state.access_tokens
+        if not token or token not in issued:
             raise ApiError(403, "Unauthorized", "Access to requested resource is denied.",
-                           "The access token you provided is revoked, malformed or invalid.")
+                           "The access token you provided is revoked, malformed or invalid"
+                           + (" (this operation is grantless)." if grantless else "."))
+
+    # -- getOrder ------------------------------------------------------------------------------
+
+    def get_order(self, order_id: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        """getOrder: the order as it stands at the sandbox clock, with the datasets asked for; no 2-minute rule."""
+        unknown = set(query) - set(self.model.get_order_parameters) - TOLERATED_KEYS
+        if unknown:
+            raise ApiError(400, "InvalidInput", f"Unknown parameter(s): {', '.join(sorted(unknown))}")
+        allowed = set(self.model.get_order_parameters["includedData"]["items"]["enum"])
+        included = {part for raw in query.get("includedData", []) for part in raw.split(",") if part}
+        if included - allowed:
+            raise ApiError(400, "InvalidInput", f"Invalid value(s) for includedData: "
+                                                f"{', '.join(sorted(included - allowed))}.")
+        now = _iso(self.state.now())
+        past = [v for v in self.state.versions.get(order_id, []) if v["lastUpdatedTime"] <= now]
+        if not past:
+            raise ApiError(404, "NotFound", f"Order {order_id} was not found.")
+        body = {"order": self._shape(past[-1], included)}
+        error = next(iter(self.model.get_order_validator.iter_errors(body)), None)
+        if error is not None:
+            raise ApiError(500, "InternalFailure", f"Sandbox answer breaks the model: {error.message}")
+        return body
 
     # -- searchOrders ------------------------------------------------------------------------
 
@@ -439,11 +492,12 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             host, port = self.server.server_address[:2]
             return f"http://{host}:{port}"
 
-        def _sp_api(self, operation: str, action: Any, status: int = 200, also: str | None = None) -> None:
+        def _sp_api(self, operation: str, action: Any, status: int = 200, also: str | None = None,
+                    grantless: bool = False) -> None:
             """Answer an SP-API operation: auth, faults, the operation's bucket (and ``also``'s), then ``action``."""
             limit = {"x-amzn-RateLimit-Limit": str(sandbox.state.limits[operation][0])}
             try:
-                sandbox.check_access(self.headers.get("x-amz-access-token"))
+                sandbox.check_access(self.headers.get("x-amz-access-token"), grantless)
                 sandbox.count_call(operation)
                 fault = sandbox.apply_faults(operation)
                 kind = fault.kind if fault else None
@@ -464,10 +518,39 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     self._fail(fault)
                 else:
                     self._send(status, answer, limit)
-            except FeedError as exc:
+            except (FeedError, NotificationsError) as exc:
                 self._error(ApiError(exc.status, exc.code, exc.message))
             except ApiError as exc:
                 self._error(exc, limit if exc.status == 429 else None)
+
+        def do_DELETE(self) -> None:
+            url = urlsplit(self.path)
+            if url.path.startswith(NOTIFICATIONS):
+                self._notifications("DELETE", url.path, {})
+            else:
+                self._error(ApiError(404, "NotFound", f"No such resource {url.path}"))
+
+        def _notifications(self, method: str, path: str, body: Any) -> None:
+            """Route a Notifications API call: ``body`` is the query (GET) or the JSON body (POST)."""
+            parts = path[len(NOTIFICATIONS):].strip("/").split("/")
+            routes = {
+                ("POST", "destinations", 1): ("createDestination", True, lambda: sandbox.create_destination(body)),
+                ("GET", "destinations", 1): ("getDestinations", True, sandbox.get_destinations),
+                ("POST", "subscriptions", 2): ("createSubscription", False,
+                                               lambda: sandbox.create_subscription(parts[1], body)),
+                ("GET", "subscriptions", 2): ("getSubscription", False,
+                                              lambda: sandbox.get_subscription(parts[1], body)),
+                ("GET", "subscriptions", 3): ("getSubscriptionById", True,
+                                              lambda: sandbox.get_subscription_by_id(parts[1], parts[2])),
+                ("DELETE", "subscriptions", 3): ("deleteSubscriptionById", True,
+                                                 lambda: sandbox.delete_subscription_by_id(parts[1], parts[2])),
+            }
+            route = routes.get((method, parts[0], len(parts)))
+            if route is None:
+                self._error(ApiError(404, "NotFound", f"No such resource {path}"))
+                return
+            operation, grantless, action = route
+            self._sp_api(operation, action, grantless=grantless)
 
         def _fail(self, fault: Fault) -> None:
             if fault.body == "html":
@@ -520,6 +603,18 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             if url.path == SEARCH_PATH:
                 query = parse_qs(url.query, keep_blank_values=True)
                 self._sp_api("searchOrders", lambda: sandbox.search_orders(query))
+            elif url.path.startswith(f"{SEARCH_PATH}/"):
+                query = parse_qs(url.query, keep_blank_values=True)
+                order_id = url.path.rsplit("/", 1)[-1]
+                self._sp_api("getOrder", lambda: sandbox.get_order(order_id, query))
+            elif url.path.startswith(NOTIFICATIONS):
+                self._notifications("GET", url.path, parse_qs(url.query, keep_blank_values=True))
+            elif url.path == "/_sandbox/notifications":
+                state = sandbox.notifications_state
+                with sandbox.state.lock:
+                    self._send(200, {"sent": list(state.sent), "send_failures": list(state.send_failures),
+                                     "subscriptions": list(state.subscriptions.values()),
+                                     "destinations": list(state.destinations.values())})
             elif url.path == f"{FEEDS}/feeds":
                 query = parse_qs(url.query, keep_blank_values=True)
                 self._sp_api("getFeeds", lambda: sandbox.get_feeds(query))
@@ -560,6 +655,8 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     body = json.loads(self._body() or b"{}")
                     also = "JSON_LISTINGS_FEED" if body.get("feedType") == "JSON_LISTINGS_FEED" else None
                     self._sp_api("createFeed", lambda: sandbox.create_feed(body), 202, also=also)
+                elif url.path.startswith(NOTIFICATIONS):
+                    self._notifications("POST", url.path, json.loads(self._body() or b"{}"))
                 elif url.path == "/_sandbox/config":
                     sandbox.configure(json.loads(self._body() or b"{}"))
                     self._send(200, {"ok": True})

@@ -49,7 +49,8 @@ def test_the_check_for_outside_folders_sees_each_form() -> None:
     assert not OUTSIDE_FOLDER.search("the products shared by the sandbox and the company")
 
 
-@pytest.mark.parametrize("folder", ["include/amazon", "plugins/amazon_sage/core/feeds/amazon_schemas"])
+@pytest.mark.parametrize("folder", ["include/amazon", "plugins/amazon_sage/core/feeds/amazon_schemas",
+                                    "plugins/amazon_sage/core/events/amazon_schemas"])
 def test_amazon_models_are_the_unmodified_upstream_files(folder: str) -> None:
     folder = PROJECT / folder
     listed = dict(re.findall(r"^\| `([^`]+\.json)` \|.*\| `([0-9a-f]{64})` \|$", (folder / "README.md").read_text(),

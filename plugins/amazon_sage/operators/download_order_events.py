@@ -1,0 +1,104 @@
+"""Download Orders, event-driven: the orders this run's ORDER_CHANGE messages name -> ``amazon_orders.xml``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+from amazon_sage import settings
+from amazon_sage.core.counts import PhaseCounts
+from amazon_sage.operators.download_orders import OUTPUT_FILE
+from amazon_sage.operators.run_context import as_list, push_counts, run_folder_of
+
+
+class AmazonDownloadOrderEventsOperator(BaseOperator):
+    """Read the run's asset events (SQS messages), fetch each changed order with getOrder, write the orders file.
+
+    The messages come from the run's ``triggering_asset_events`` and, since the scheduler files an event
+    that arrives while it creates a run under no run at all, from every event of the inlet asset after
+    the run's ``run_after`` (such events are read again by the next run: harmless, the import skips what
+    Sage holds). Bad messages are logged by message id and dropped, duplicates dropped, statuses that are
+    not imported skipped (:mod:`amazon_sage.core.events.collect`); the rest are fetched with getOrder
+    within its rate limit. ``order_ids`` (a manual run's Param) adds orders by id. The output is the same
+    ``amazon_orders.xml`` as the polling download, so the same mapping and import follow. Counts go to XCom
+    key ``counts``: ``in`` messages, ``out`` orders written, ``failed`` orders Amazon did not return,
+    ``skipped`` the rest, with ``bad_messages``, ``duplicates`` and ``not_imported``.
+    """
+
+    template_fields: Sequence[str] = ("order_statuses", "order_ids")
+    ui_color = "#ff9900"
+
+    def __init__(self, *, sp_api_conn_id: str | None = None, order_statuses: Any = None, order_ids: Any = None,
+                 watch_cancellations: bool | None = None, export_date: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sp_api_conn_id = sp_api_conn_id
+        self.order_statuses = order_statuses
+        self.order_ids = order_ids
+        self.watch_cancellations = watch_cancellations
+        self.export_date = export_date
+
+    def _statuses(self) -> list[str]:
+        statuses = as_list(self.order_statuses) or settings.get_list("ORDER_STATUSES")
+        watch = self.watch_cancellations
+        if watch is None:
+            watch = settings.get_bool("WATCH_CANCELLATIONS")
+        if watch and "CANCELLED" not in statuses:
+            statuses.append("CANCELLED")  # so that an imported order cancelled later is reported, as polling does
+        return statuses
+
+    def _event_extras(self, context: Any) -> list[Any]:
+        extras = [event.extra for events in context["triggering_asset_events"].values() for event in events]
+        run_after = context["dag_run"].run_after
+        for inlet in self.inlets:
+            late = context["inlet_events"][inlet].after(run_after.isoformat())
+            extras.extend(event.extra for event in late)
+        return extras
+
+    def execute(self, context: Any) -> str:
+        from amazon_sage.core.events.collect import collect
+        from amazon_sage.core.orders.amazon_orders_xml import write_orders_xml
+        from amazon_sage.core.orders.download_window import parse_instant
+        from amazon_sage.hooks.selling_partner import SellingPartnerHook
+
+        hook = SellingPartnerHook(self.sp_api_conn_id)
+        statuses = self._statuses()
+        found = collect(self._event_extras(context), seller_id=hook.seller_id,
+                        marketplace_id=hook.marketplace.marketplace_id, imported_statuses=statuses)
+        for bad in found.bad:
+            self.log.warning("Dropped SQS message %s: %s", bad.message_id, bad.reason)
+        for change in found.not_imported:
+            self.log.info("Skipped order %s: notified status %s is not imported", change.order_id,
+                          change.fulfillment_status)
+        wanted = sorted(set(found.order_ids) | set(as_list(self.order_ids)))
+        self.log.info("%d SQS messages: %d orders to fetch, %d bad messages dropped, %d duplicates, "
+                      "%d not imported", found.messages, len(wanted), len(found.bad), found.duplicates,
+                      len(found.not_imported))
+        orders, missing, other_status = [], [], 0
+        for order_id in wanted:
+            order = hook.get_order(order_id)
+            if order is None:
+                missing.append(order_id)
+                self.log.warning("Order %s: Amazon has no such order (getOrder 404)", order_id)
+            elif (order.get("fulfillment") or {}).get("fulfillmentStatus") not in statuses:
+                other_status += 1  # changed again since the notification, to a status that is not imported
+            else:
+                orders.append(order)
+        output = run_folder_of(context) / OUTPUT_FILE
+        export_date = parse_instant(self.export_date if self.export_date is not None else settings.get("EXPORT_DATE"))
+        counts = write_orders_xml([{"orders": orders}], output, window={"sellerId": hook.seller_id},
+                                  export_date=export_date)
+        push_counts(context, PhaseCounts(
+            found.messages, counts.written, failed=len(missing),
+            skipped=len(found.bad) + found.duplicates + len(found.not_imported) + other_status
+            + counts.before_export_date,
+            details={"bad_messages": len(found.bad), "duplicates": found.duplicates,
+                     "not_imported": len(found.not_imported) + other_status, "orders_fetched": len(wanted)}))
+        self.log.info("Download Orders summary: %d fetched with getOrder, %d written, %d not found, "
+                      "%d in a status not imported, %d before Export Date", len(wanted), counts.written,
+                      len(missing), other_status, counts.before_export_date)
+        if not counts.written:
+            raise AirflowSkipException("No order to import from this run's ORDER_CHANGE messages.")
+        return str(output)
