@@ -88,7 +88,8 @@ class NotificationsState:
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # by subscription id
     sqs_endpoint_url: str | None = None
     seller_id: str = DEFAULT_SELLER
-    sent: list[dict[str, Any]] = field(default_factory=list)  # {order_id, notification_id, message_id, sent}
+    # {order_id, status, notification_id, message_id, sent (epoch seconds), body}
+    sent: list[dict[str, Any]] = field(default_factory=list)
     send_failures: list[str] = field(default_factory=list)
     sqs_lock: threading.Lock = field(default_factory=threading.Lock)
     queues: dict[str, tuple[Any, str]] = field(default_factory=dict)  # ARN -> (boto3 client, queue URL)
@@ -260,4 +261,4 @@ class NotificationsSandbox:
         change = document["Payload"]["OrderChangeNotification"]
         state.sent.append({"order_id": change["AmazonOrderId"], "status": change["Summary"]["OrderStatus"],
                            "notification_id": document["NotificationMetadata"]["NotificationId"],
-                           "message_id": answer["MessageId"], "sent": sent})
+                           "message_id": answer["MessageId"], "sent": sent, "body": json.dumps(document)})

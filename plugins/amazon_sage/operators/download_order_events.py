@@ -13,6 +13,8 @@ from amazon_sage.core.counts import PhaseCounts
 from amazon_sage.operators.download_orders import OUTPUT_FILE
 from amazon_sage.operators.run_context import as_list, push_counts, run_folder_of
 
+DROPPED_KEY = "dropped_messages"
+
 
 class AmazonDownloadOrderEventsOperator(BaseOperator):
     """Read the run's asset events (SQS messages), fetch each changed order with getOrder, write the orders file.
@@ -25,7 +27,8 @@ class AmazonDownloadOrderEventsOperator(BaseOperator):
     within its rate limit. ``order_ids`` (a manual run's Param) adds orders by id. The output is the same
     ``amazon_orders.xml`` as the polling download, so the same mapping and import follow. Counts go to XCom
     key ``counts``: ``in`` messages, ``out`` orders written, ``failed`` orders Amazon did not return,
-    ``skipped`` the rest, with ``bad_messages``, ``duplicates`` and ``not_imported``.
+    ``skipped`` the rest, with ``bad_messages``, ``duplicates`` and ``not_imported``; the dropped messages'
+    ids and reasons go to XCom key ``dropped_messages``.
     """
 
     template_fields: Sequence[str] = ("order_statuses", "order_ids")
@@ -69,6 +72,10 @@ class AmazonDownloadOrderEventsOperator(BaseOperator):
                         marketplace_id=hook.marketplace.marketplace_id, imported_statuses=statuses)
         for bad in found.bad:
             self.log.warning("Dropped SQS message %s: %s", bad.message_id, bad.reason)
+        # Which messages were dropped and why (never their bodies): the run report and the archive's counts
+        # say how many; this says which, for a seller looking for a message in the queue's history.
+        context["ti"].xcom_push(key=DROPPED_KEY, value=[{"message_id": bad.message_id, "reason": bad.reason}
+                                                        for bad in found.bad])
         for change in found.not_imported:
             self.log.info("Skipped order %s: notified status %s is not imported", change.order_id,
                           change.fulfillment_status)
