@@ -1,4 +1,4 @@
-"""A local SP-API sandbox: LWA tokens and Orders API v2026-01-01 ``searchOrders``, over real HTTP.
+"""A local SP-API sandbox: LWA tokens, Orders API v2026-01-01, Feeds and Notifications, over real HTTP.
 
 It behaves like Amazon where the product depends on it:
 
@@ -8,6 +8,10 @@ It behaves like Amazon where the product depends on it:
   ranges, the created/lastUpdated exclusivity, the 2-minute rule with Amazon's message) and
   validates every answer against the model's ``SearchOrdersResponse`` schema.
 * ``paginationToken`` must come back with the same filters, and expires after 24 hours.
+* ``getOrder`` returns an order as it stands at the sandbox clock (no 2-minute rule), checked against
+  ``GetOrderResponse``; 404 for an order it does not have.
+* The Notifications API and ORDER_CHANGE notifications to an SQS queue: see ``sandbox.sp_api_notifications``
+  (LWA's ``client_credentials`` grant issues the grantless tokens it needs).
 * Each operation has a token bucket (Amazon's rate and burst by default); a throttled call
   gets 429 with Amazon's JSON ``errors`` body and ``x-amzn-RateLimit-Limit``.
 * Fault switches inject 5xx bursts (JSON or HTML bodies), 429 storms, random 429s, slow answers,
@@ -20,7 +24,8 @@ It behaves like Amazon where the product depends on it:
 Admin endpoints (JSON): ``GET /_sandbox/state``, ``POST /_sandbox/config`` with any of
 ``clock`` (ISO time or null), ``faults`` (list of :class:`Fault`), ``rate_limits`` ({operation: [rate, burst]}),
 ``revoked_refresh_tokens`` and ``revoked_client_secrets`` (lists; LWA refuses them with
-``invalid_grant`` and ``invalid_client``); ``POST /_sandbox/orders`` with ``{"versions": [...]}``.
+``invalid_grant`` and ``invalid_client``), ``sqs_endpoint_url`` and ``seller_id`` (notifications);
+``POST /_sandbox/orders`` with ``{"versions": [...]}`` (changes now: notified); ``GET /_sandbox/notifications``.
 
 Run it: ``python -m sandbox.sp_api_server --port 8765 --orders 60``.
 """

@@ -68,3 +68,31 @@ def moto_sqs(name: str = "amazon-order-events") -> Iterator[Queue]:
     finally:
         urllib.request.urlopen(reset)
         server.stop()
+
+
+def events_airflow_env(home: Any, port: int, queue: Queue, sandbox_url: str, company: Any,
+                       refresh_token: str) -> dict[str, str]:
+    """A LocalExecutor Airflow on ``port`` (login admin/admin) whose event DAG watches ``queue``.
+
+    Writes ``home/passwords.json``; the caller adds its own tuning.
+    """
+    from pathlib import Path
+
+    from sandbox.airflow_env import sp_api_connection
+
+    Path(home, "passwords.json").write_text(json.dumps({"admin": "admin"}))
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(Path(home, "passwords.json")),
+        "AIRFLOW__API_AUTH__JWT_SECRET": "order-events-secret",
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW_CONN_AMAZON_SP_API_DEFAULT": sp_api_connection(sandbox_url, refresh_token),
+        "AIRFLOW_CONN_AWS_DEFAULT": queue.aws_connection(),
+        "AMAZON_SAGE_ORDER_EVENTS_QUEUE_URL": queue.url,
+        "AMAZON_SAGE_ORDER_EVENTS_QUEUE_ARN": queue.arn,
+        "AMAZON_SAGE_ORDERS_SCHEDULE": "0 0 * * *",
+        "AIRFLOW_CONN_SAGE50_DEFAULT": json.dumps({"conn_type": "odbc", "schema": str(company), "extra": {
+            "driver": "SQLite3", "NoCreat": "1", "Timeout": "2000"}}),
+    }

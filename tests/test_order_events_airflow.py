@@ -26,12 +26,12 @@ from typing import Any
 
 import pytest
 
-from sandbox.airflow_env import airflow_environment, sp_api_connection
+from sandbox.airflow_env import airflow_environment
 from sandbox.order_generator import generate_orders
 from sandbox.sample_company import create_company
 from sandbox.sp_api_server import Sandbox, SandboxServer
 from tests.helpers import assert_sage_matches_amazon, latest_versions, sage_rows
-from tests.moto_sqs import moto_sqs
+from tests.moto_sqs import events_airflow_env, moto_sqs
 from tests.operate.airflow_scenario import RunningAirflow, free_port
 
 EVENTS_DAG = "amazon_order_events_to_sage"
@@ -114,27 +114,10 @@ def running(tmp_path_factory: pytest.TempPathFactory):
     with moto_sqs() as queue, SandboxServer(sandbox) as server:
         sandbox.configure({"sqs_endpoint_url": queue.endpoint})
         env = {**os.environ, **airflow_environment(home, sandbox_url=server.url, company=company)}
-        env.update({
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-            "AIRFLOW__API_AUTH__JWT_SECRET": "order-events-secret",
-            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-            "AIRFLOW_CONN_AMAZON_SP_API_DEFAULT": sp_api_connection(server.url, "Atzr|events-airflow"),
-            "AIRFLOW_CONN_AWS_DEFAULT": queue.aws_connection(),
-            "AMAZON_SAGE_ORDER_EVENTS_QUEUE_URL": queue.url,
-            "AMAZON_SAGE_ORDER_EVENTS_QUEUE_ARN": queue.arn,
-            "AMAZON_SAGE_ORDER_EVENTS_WAIT_SECONDS": "5",
-            "AMAZON_SAGE_ORDERS_SCHEDULE": "0 0 * * *",
-            "AMAZON_SAGE_TASK_RETRIES": "0",
-            "AIRFLOW_CONN_SAGE50_DEFAULT": json.dumps({"conn_type": "odbc", "schema": str(company), "extra": {
-                "driver": "SQLite3", "NoCreat": "1", "Timeout": "500"}}),
-        })
+        env.update(events_airflow_env(home, port, queue, server.url, company, "Atzr|events-airflow"))
+        env.update({"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5", "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+                    "AMAZON_SAGE_ORDER_EVENTS_WAIT_SECONDS": "5", "AMAZON_SAGE_TASK_RETRIES": "0"})
         env.pop("SP_API_DEFAULT_MARKETPLACE", None)
-        (home / "passwords.json").write_text(json.dumps({"admin": "admin"}))
         airflow = EventsAirflow(home, env, port)
         try:
             airflow.cli("db", "migrate")
