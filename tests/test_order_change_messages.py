@@ -104,3 +104,19 @@ def test_the_queue_policy_must_let_amazon_and_only_amazon_send() -> None:
     assert "does not let Amazon" in policy_problems(json.dumps({"Statement": [{**amazon, "Effect": "Deny"}]}), arn)[0]
     anyone = {**amazon, "Principal": "*"}
     assert "lets anyone send" in policy_problems(json.dumps({"Statement": [amazon, anyone]}), arn)[0]
+
+
+def test_each_event_is_read_once_after_the_mark() -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from amazon_sage.core.events.collect import ReadMark, unread
+
+    at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    events = [SimpleNamespace(id=n, timestamp=at, extra={}) for n in (7, 8, 9)]  # one timestamp, three events
+    fresh, mark = unread(events, None)
+    assert [e.id for e in fresh] == [7, 8, 9] and mark == ReadMark(at.isoformat(), 9)
+    assert unread(events, mark) == ([], mark)  # the events API returns events at the mark's time again
+    later = [*events, SimpleNamespace(id=10, timestamp=at, extra={})]
+    assert [e.id for e in unread(later, mark)[0]] == [10]
+    assert ReadMark.from_dict(mark.as_dict()) == mark and ReadMark.from_dict(None) is None

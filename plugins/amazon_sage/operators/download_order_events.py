@@ -14,15 +14,17 @@ from amazon_sage.operators.download_orders import OUTPUT_FILE
 from amazon_sage.operators.run_context import as_list, push_counts, run_folder_of
 
 DROPPED_KEY = "dropped_messages"
+READ_MARK_VARIABLE = "amazon_sage_order_events_read_mark"
 
 
 class AmazonDownloadOrderEventsOperator(BaseOperator):
     """Read the run's asset events (SQS messages), fetch each changed order with getOrder, write the orders file.
 
-    The messages come from the run's ``triggering_asset_events`` and, since the scheduler files an event
-    that arrives while it creates a run under no run at all, from every event of the inlet asset after
-    the run's ``run_after`` (such events are read again by the next run: harmless, the import skips what
-    Sage holds). Bad messages are logged by message id and dropped, duplicates dropped, statuses that are
+    The messages are those of the inlet asset's events after the read mark (the Airflow Variable
+    ``amazon_sage_order_events_read_mark``, see :class:`~amazon_sage.core.events.collect.ReadMark`): the
+    run's ``triggering_asset_events`` and those the scheduler left to a later event. The mark moves once the
+    orders are written, so a download that fails leaves its events to the next run. Bad messages are
+    logged by message id and dropped, duplicates dropped, statuses that are
     not imported skipped (:mod:`amazon_sage.core.events.collect`); the rest are fetched with getOrder
     within its rate limit. ``order_ids`` (a manual run's Param) adds orders by id. The output is the same
     ``amazon_orders.xml`` as the polling download, so the same mapping and import follow. Counts go to XCom
@@ -52,13 +54,20 @@ class AmazonDownloadOrderEventsOperator(BaseOperator):
             statuses.append("CANCELLED")  # so that an imported order cancelled later is reported, as polling does
         return statuses
 
-    def _event_extras(self, context: Any) -> list[Any]:
-        extras = [event.extra for events in context["triggering_asset_events"].values() for event in events]
-        run_after = context["dag_run"].run_after
-        for inlet in self.inlets:
-            late = context["inlet_events"][inlet].after(run_after.isoformat())
-            extras.extend(event.extra for event in late)
-        return extras
+    def _unread_events(self, context: Any) -> tuple[list[Any], Any]:
+        """The inlet asset's events after the read mark (the first run: from its first triggering event)."""
+        from airflow.sdk import Variable
+
+        from amazon_sage.core.events.collect import ReadMark, unread
+
+        mark = ReadMark.from_dict(Variable.get(READ_MARK_VARIABLE, default=None, deserialize_json=True))
+        if mark is not None:
+            after = mark.after
+        else:
+            triggering = [event for events in context["triggering_asset_events"].values() for event in events]
+            after = min((event.timestamp for event in triggering), default=context["dag_run"].run_after).isoformat()
+        events = [event for inlet in self.inlets for event in context["inlet_events"][inlet].after(after)]
+        return unread(events, mark)
 
     def execute(self, context: Any) -> str:
         from amazon_sage.core.events.collect import collect
@@ -68,7 +77,8 @@ class AmazonDownloadOrderEventsOperator(BaseOperator):
 
         hook = SellingPartnerHook(self.sp_api_conn_id)
         statuses = self._statuses()
-        found = collect(self._event_extras(context), seller_id=hook.seller_id,
+        events, mark = self._unread_events(context)
+        found = collect([event.extra for event in events], seller_id=hook.seller_id,
                         marketplace_id=hook.marketplace.marketplace_id, imported_statuses=statuses)
         for bad in found.bad:
             self.log.warning("Dropped SQS message %s: %s", bad.message_id, bad.reason)
@@ -106,6 +116,11 @@ class AmazonDownloadOrderEventsOperator(BaseOperator):
         self.log.info("Download Orders summary: %d fetched with getOrder, %d written, %d not found, "
                       "%d in a status not imported, %d before Export Date", len(wanted), counts.written,
                       len(missing), other_status, counts.before_export_date)
+        if mark is not None:  # every order of these events is fetched and written: the next run reads on
+            from airflow.sdk import Variable
+
+            Variable.set(READ_MARK_VARIABLE, mark.as_dict(), description="How far amazon_order_events_to_sage has "
+                         "read its asset's events (last event time and id).", serialize_json=True)
         if not counts.written:
             raise AirflowSkipException("No order to import from this run's ORDER_CHANGE messages.")
         return str(output)

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from amazon_sage.core.events.order_change import BadMessage, OrderChange, read_message
 
@@ -37,6 +38,44 @@ class CollectedEvents:
     @property
     def order_ids(self) -> list[str]:
         return sorted(self.orders)
+
+
+class AssetEvent(Protocol):
+    id: int
+    timestamp: datetime
+    extra: Any
+
+
+@dataclass(frozen=True)
+class ReadMark:
+    """How far the event DAG has read the asset's events: the last event's time and id.
+
+    The scheduler gives a run the events up to the moment the first of them queued it, and leaves those that
+    arrive while it creates the run to the next event, so a run reads the asset's events after the mark
+    instead; each event is then read by one run, and a run that fails before it moves the mark leaves its
+    events to the next run.
+    """
+
+    after: str  # ISO time: the events API returns events at or after it
+    last_event_id: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"after": self.after, "last_event_id": self.last_event_id}
+
+    @classmethod
+    def from_dict(cls, value: Any) -> ReadMark | None:
+        if not isinstance(value, Mapping) or "after" not in value or "last_event_id" not in value:
+            return None
+        return cls(str(value["after"]), int(value["last_event_id"]))
+
+
+def unread(events: Iterable[AssetEvent], mark: ReadMark | None) -> tuple[list[AssetEvent], ReadMark | None]:
+    """The events after ``mark`` (by id: one timestamp may hold several), and the mark after them."""
+    fresh = [event for event in events if mark is None or event.id > mark.last_event_id]
+    if not fresh:
+        return [], mark
+    last = max(fresh, key=lambda event: event.id)
+    return fresh, ReadMark(last.timestamp.isoformat(), last.id)
 
 
 def messages_of(extra: Any) -> list[Any] | BadMessage:
