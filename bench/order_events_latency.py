@@ -7,7 +7,8 @@ sandbox and moto's SQS server on loopback ports. 100 orders change as a Poisson 
 average); for each, the sandbox records when it sent the notification, and a watcher reading the sample
 company every 0.2 s records when the order's SALES_ORDER row is first visible (committed). Printed and
 written to bench/order_events_latency.json: p50, p95 and max, every order in Sage exactly once, and the
-median of each stage: message -> asset event -> run queued -> each task's start and end -> row in Sage.
+median time after the send of each stage: asset event, the importing run queued and started, each task's
+start and end, row in Sage; run durations and the gaps between runs.
 
 The polling DAG's figures over the same stream are computed, not run: a change at a uniformly random time
 waits for the next 15-minute tick (``ORDERS_SCHEDULE``), whose window ends 2 minutes 10 seconds before it
@@ -18,6 +19,7 @@ the polling run's own duration over these 100 orders is measured once and added.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -110,39 +112,52 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 def breakdown(airflow: RunningAirflow, sent: list[dict[str, Any]], seen: dict[str, float]) -> dict[str, Any]:
-    """Per order: sent -> asset event -> run queued -> run started -> each task's start/end -> row seen."""
+    """Where the time goes, per order, as medians of seconds after its notification was sent.
+
+    The run that imported an order is the one whose import was running when its row appeared. That run may
+    have been queued before the message arrived (its download read events after its read mark, so a message
+    that came while the run started is taken by it): its "run queued" is then negative.
+    """
     assets = airflow.client.get("/api/v2/assets", params={"limit": 100}).json()["assets"]
     [asset] = [a for a in assets if a["name"] == "amazon_order_change_events"]
     events = airflow.client.get("/api/v2/assets/events", params={"asset_id": asset["id"], "limit": 10000}
                                 ).json()["asset_events"]
     event_of = {m["MessageId"]: e for e in events for m in e["extra"]["payload"]["message_batch"]}
-    runs = {r["dag_run_id"]: r for r in airflow.client.get(f"/api/v2/dags/{EVENTS_DAG}/dagRuns",
-                                                           params={"limit": 1000}).json()["dag_runs"]}
-    tasks: dict[str, dict[str, Any]] = {}
-    for run_id in runs:
-        answer = airflow.client.get(f"/api/v2/dags/{EVENTS_DAG}/dagRuns/{run_id}/taskInstances").json()
-        tasks[run_id] = {ti["task_id"]: ti for ti in answer["task_instances"]}
-    stages: dict[str, list[float]] = {}
-    for record in sent:
-        event = event_of.get(record["message_id"])
-        if event is None or not event.get("created_dagruns") or record["order_id"] not in seen:
-            continue
-        # The run that imported the order: the first run created from its event (later ones skip it).
-        run = runs[event["created_dagruns"][0]["run_id"]]
-        marks = [("asset event", _epoch(event["timestamp"])), ("run queued", _epoch(run["queued_at"])),
-                 ("run started", _epoch(run["start_date"]))]
+    runs = airflow.client.get(f"/api/v2/dags/{EVENTS_DAG}/dagRuns", params={"limit": 1000}).json()["dag_runs"]
+    timeline = []
+    for run in runs:
+        answer = airflow.client.get(f"/api/v2/dags/{EVENTS_DAG}/dagRuns/{run['dag_run_id']}/taskInstances").json()
+        tis = {ti["task_id"]: ti for ti in answer["task_instances"]}
+        marks = {"run queued": _epoch(run["queued_at"]), "run started": _epoch(run["start_date"]),
+                 "run ended": _epoch(run["end_date"])}
         for task_id in TASKS:
-            ti = tasks[run["dag_run_id"]].get(task_id) or {}
-            marks += [(f"{task_id} start", _epoch(ti.get("start_date"))),
-                      (f"{task_id} end", _epoch(ti.get("end_date")))]
-        marks.append(("row in Sage", seen[record["order_id"]]))
-        previous = record["sent"]
-        for name, when in marks:
-            if when is None:
-                continue
-            stages.setdefault(f"-> {name}", []).append(when - previous)
-            previous = when
-    return {name: round(statistics.median(values), 2) for name, values in stages.items()}, len(runs)
+            marks[f"{task_id} start"] = _epoch((tis.get(task_id) or {}).get("start_date"))
+            marks[f"{task_id} end"] = _epoch((tis.get(task_id) or {}).get("end_date"))
+        timeline.append(marks)
+    offsets: dict[str, list[float]] = {}
+    for record in sent:
+        row = seen.get(record["order_id"])
+        event = event_of.get(record["message_id"])
+        importing = [m for m in timeline if m["import_sales_orders start"] and m["import_sales_orders end"]
+                     and m["import_sales_orders start"] - 0.3 <= (row or 0) <= m["import_sales_orders end"] + 0.3]
+        if row is None or event is None or not importing:
+            continue
+        marks = {"asset event": _epoch(event["timestamp"]), **importing[0], "row in Sage": row}
+        for name, when in marks.items():
+            if when is not None:
+                offsets.setdefault(name, []).append(when - record["sent"])
+    ordered = sorted(offsets.items(), key=lambda item: statistics.median(item[1]))
+    durations = sorted(m["run ended"] - m["run started"] for m in timeline if m["run ended"] and m["run started"])
+    starts = sorted(timeline, key=lambda m: m["run queued"] or 0)
+    gaps = [b["run queued"] - a["run ended"] for a, b in itertools.pairwise(starts)
+            if a["run ended"] and b["run queued"] and b["run queued"] >= a["run ended"]]
+    return {
+        "median_s_after_sent": {name: round(statistics.median(values), 2) for name, values in ordered},
+        "runs": len(timeline),
+        "run_duration_s": {"p50": round(statistics.median(durations), 1), "max": round(max(durations), 1)},
+        "gap_run_end_to_next_queued_s": {"p50": round(statistics.median(gaps), 2) if gaps else None,
+                                         "max": round(max(gaps), 2) if gaps else None},
+    }
 
 
 def polling_figures(run_seconds: float, every_minutes: float) -> dict[str, float]:
@@ -197,7 +212,7 @@ def main() -> int:
             sent = list(sandbox.notifications_state.sent)
             latencies = [watcher.first_seen[r["order_id"]] - r["sent"] for r in sent
                          if r["order_id"] in watcher.first_seen]
-            stages, runs = breakdown(airflow, sent, watcher.first_seen)
+            where = breakdown(airflow, sent, watcher.first_seen)
             # The polling DAG over the same orders, once, for its run time (everything is in Sage: all skipped).
             airflow.unpause(POLLING_DAG)
             started = time.monotonic()
@@ -207,8 +222,8 @@ def main() -> int:
             polling_run = time.monotonic() - started
             result = {
                 "orders": len(orders), "notified": len(sent), "in_sage": len(wanted & set(watcher.first_seen)),
-                "exactly_once": all(watcher.rows.get(o, 0) == 1 for o in wanted), "event_runs": runs,
-                "events_latency_s": summary(latencies), "median_stage_s": stages,
+                "exactly_once": all(watcher.rows.get(o, 0) == 1 for o in wanted),
+                "events_latency_s": summary(latencies), **where,
                 "polling_run_s": round(polling_run, 1),
                 "polling_every_15_min_s (computed)": polling_figures(polling_run, 15),
                 "polling_hourly_s (computed)": polling_figures(polling_run, 60),

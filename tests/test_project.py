@@ -150,14 +150,17 @@ def test_parsing_the_dags_loads_no_hook_and_no_phase_code(tmp_path: Path) -> Non
     probe = ("import runpy, sys\n"
              f"sys.path[:0] = [{str(PROJECT / 'plugins')!r}, {str(PROJECT)!r}]\n"
              "for name in ('amazon_orders_to_sage', 'sage_stock_to_amazon_inventory', "
-             "'sage_stock_to_amazon_prices'):\n"
+             "'sage_stock_to_amazon_prices', 'amazon_order_events_to_sage', 'amazon_order_events_setup'):\n"
              f"    runpy.run_path({str(PROJECT / 'dags')!r} + '/' + name + '.py')\n"
              "print('\\n'.join(sorted(sys.modules)))\n")
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    # With the queue set, the event DAG builds its SQS watcher: that too must stay light.
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path),
+           "AMAZON_SAGE_ORDER_EVENTS_QUEUE_URL": "https://sqs.eu-west-2.amazonaws.com/123456789012/orders"}
     loaded = set(subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
                                 check=True).stdout.split())
     ours = {m for m in loaded if m.startswith("amazon_sage.")}
-    assert {"amazon_sage.dag_factories.orders", "amazon_sage.dag_factories.stock_feed"} <= ours
+    assert {"amazon_sage.dag_factories.orders", "amazon_sage.dag_factories.stock_feed",
+            "amazon_sage.dag_factories.order_events"} <= ours
     heavy = {m for m in ours if m.startswith(("amazon_sage.hooks", "amazon_sage.triggers"))
              or (m.startswith("amazon_sage.core") and m not in PARSE_TIME_CORE)}
     assert not heavy, f"DAG parsing imports {sorted(heavy)}: import them inside execute()"

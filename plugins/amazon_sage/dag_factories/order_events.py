@@ -39,7 +39,7 @@ DOC = """
   a message lost in transit, a run that failed after its messages were taken, an outage or a paused DAG are
   caught by its next window. Retry a failed run's task as usual; the polling DAG covers it too.
 * **Manual run:** trigger with `order_ids` to fetch and import given orders now.
-* **Settings:** `ORDER_EVENTS_QUEUE_URL`, `ORDER_EVENTS_AWS_CONN_ID`, `ORDER_EVENTS_WAIT_SECONDS`,
+* **Settings**: `ORDER_EVENTS_QUEUE_URL`, `ORDER_EVENTS_AWS_CONN_ID`, `ORDER_EVENTS_WAIT_SECONDS`,
   `ORDER_EVENTS_POLL_DELAY_SECONDS`, `ORDER_STATUSES`, `WATCH_CANCELLATIONS`, `EXPORT_DATE`, and the mapping's
   settings as for the polling DAG. Set up the notification path with `amazon_order_events_setup` or
   `python -m amazon_sage.cli.order_events subscribe`.
@@ -54,7 +54,7 @@ when missing, then checks; **check** reports what Amazon has and the queue's pol
 the notifications. The task fails, naming what to fix, when the path is not whole. Retry: trigger again.
 The same actions: `python -m amazon_sage.cli.order_events subscribe|check|unsubscribe`.
 
-**Settings:** `ORDER_EVENTS_QUEUE_URL`, `ORDER_EVENTS_QUEUE_ARN`, `ORDER_EVENTS_DESTINATION_NAME`,
+**Settings**: `ORDER_EVENTS_QUEUE_URL`, `ORDER_EVENTS_QUEUE_ARN`, `ORDER_EVENTS_DESTINATION_NAME`,
 `ORDER_CHANGE_TYPES`, `ORDER_EVENTS_AWS_CONN_ID`; connection `amazon_sp_api_default`.
 """
 
