@@ -41,9 +41,6 @@ class Queue:
         return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
                            "extra": {"endpoint_url": self.endpoint, "region_name": REGION}})
 
-    def send(self, body: str) -> str:
-        return self.client().send_message(QueueUrl=self.url, MessageBody=body)["MessageId"]
-
     def waiting(self) -> int:
         attributes = self.client().get_queue_attributes(
             QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])

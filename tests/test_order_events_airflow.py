@@ -61,7 +61,7 @@ class EventsAirflow(RunningAirflow):
             done = len(runs) >= at_least and all(run["state"] in {"success", "failed"} for run in runs)
             snapshot = [(run["dag_run_id"], run["state"]) for run in runs]
             if done and snapshot == last:
-                if time.monotonic() - (quiet_since or time.monotonic()) >= 5:
+                if time.monotonic() - (quiet_since or time.monotonic()) >= 3:
                     return runs
                 quiet_since = quiet_since or time.monotonic()
             else:
@@ -116,6 +116,7 @@ def running(tmp_path_factory: pytest.TempPathFactory):
         env = {**os.environ, **airflow_environment(home, sandbox_url=server.url, company=company)}
         env.update(events_airflow_env(home, port, queue, server.url, company, "Atzr|events-airflow"))
         env.update({"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5", "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+                    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
                     "AMAZON_SAGE_ORDER_EVENTS_WAIT_SECONDS": "5", "AMAZON_SAGE_TASK_RETRIES": "0"})
         env.pop("SP_API_DEFAULT_MARKETPLACE", None)
         airflow = EventsAirflow(home, env, port)
