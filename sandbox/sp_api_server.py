@@ -1,4 +1,5 @@
-"""A local SP-API sandbox: LWA tokens, Orders API ``searchOrders``, ``getOrder`` and ``confirmShipment``, Feeds.
+"""A local SP-API sandbox: LWA tokens, Orders API (``searchOrders``, ``getOrder``, ``confirmShipment``), Feeds,
+Sellers and Notifications, over real HTTP.
 
 It behaves like Amazon where the product depends on it:
 
@@ -10,6 +11,8 @@ It behaves like Amazon where the product depends on it:
 * ``paginationToken`` must come back with the same filters, and expires after 24 hours.
 * ``getOrder`` and ``confirmShipment`` as ``sandbox.sp_api_shipments`` describes: a confirmed
   shipment moves the order's fulfilment on, and a second confirmation of the same units is refused.
+* The Notifications API and ORDER_CHANGE notifications to an SQS queue: see ``sandbox.sp_api_notifications``
+  (LWA's ``client_credentials`` grant issues the grantless tokens it needs).
 * Each operation has a token bucket (Amazon's rate and burst by default); a throttled call
   gets 429 with Amazon's JSON ``errors`` body and ``x-amzn-RateLimit-Limit``.
 * Fault switches inject 5xx bursts (JSON or HTML bodies), 429 storms, random 429s, slow answers,
@@ -23,7 +26,8 @@ It behaves like Amazon where the product depends on it:
 Admin endpoints (JSON): ``GET /_sandbox/state``, ``POST /_sandbox/config`` with any of
 ``clock`` (ISO time or null), ``faults`` (list of :class:`Fault`), ``rate_limits`` ({operation: [rate, burst]}),
 ``revoked_refresh_tokens`` and ``revoked_client_secrets`` (lists; LWA refuses them with
-``invalid_grant`` and ``invalid_client``); ``POST /_sandbox/orders`` with ``{"versions": [...]}``.
+``invalid_grant`` and ``invalid_client``), ``sqs_endpoint_url`` and ``seller_id`` (notifications);
+``POST /_sandbox/orders`` with ``{"versions": [...]}`` (changes now: notified); ``GET /_sandbox/notifications``.
 
 Run it: ``python -m sandbox.sp_api_server --port 8765 --orders 60``.
 """
@@ -51,6 +55,13 @@ import jsonschema
 
 from sandbox import PROJECT
 from sandbox.sp_api_feeds import FEED_LIMITS, FEEDS, LIBRARY_QUERY_KEYS, FeedError, FeedsSandbox
+from sandbox.sp_api_notifications import (
+    GRANTLESS_SCOPE,
+    NOTIFICATION_LIMITS,
+    NOTIFICATIONS,
+    NotificationsError,
+    NotificationsSandbox,
+)
 from sandbox.sp_api_sellers import PARTICIPATIONS_PATH, SELLERS_LIMITS, participations
 from sandbox.sp_api_shipments import (
     CONFIRM_PREFIX,
@@ -65,7 +76,7 @@ from sandbox.sp_api_shipments import (
 MODELS = Path(os.environ.get("SPAPI_SANDBOX_MODELS", PROJECT / "include" / "amazon"))
 SEARCH_PATH = "/orders/2026-01-01/orders"
 AMAZON_LIMITS = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), **SHIPMENT_LIMITS, **FEED_LIMITS,
-                 **SELLERS_LIMITS}
+                 **SELLERS_LIMITS, **NOTIFICATION_LIMITS}
 TWO_MINUTES = timedelta(minutes=2)
 TOKEN_LIFETIME = timedelta(hours=24)
 # Query keys python-amazon-sp-api adds on GETs; Amazon ignores them, so must we.
@@ -167,6 +178,7 @@ class SandboxState:
     revoked: set[str] = field(default_factory=set)
     revoked_client_secrets: set[str] = field(default_factory=set)
     access_tokens: set[str] = field(default_factory=set)
+    grantless_tokens: set[str] = field(default_factory=set)  # client_credentials, scope notifications
     calls: dict[str, int] = field(default_factory=dict)
     throttled: dict[str, int] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
@@ -203,6 +215,10 @@ class OrdersModel:
                                     "orders_2026-01-01.json")
         model = json.loads(path.read_text())
         self.parameters = {p["name"]: p for p in model["paths"][SEARCH_PATH]["get"]["parameters"]}
+        self.get_order_parameters = {p["name"]: p for p in model["paths"][f"{SEARCH_PATH}/{{orderId}}"]["get"]
+                                     ["parameters"]}
+        self.get_order_validator = jsonschema.Draft4Validator(
+            {"$ref": "#/definitions/GetOrderResponse", "definitions": model["definitions"]})
         self.response_validator = jsonschema.Draft4Validator(
             {"$ref": "#/definitions/SearchOrdersResponse", "definitions": model["definitions"]})
         self.order_validator = jsonschema.Draft4Validator(
@@ -212,7 +228,7 @@ class OrdersModel:
         return set(self.parameters[name]["items"]["enum"])
 
 
-class Sandbox(FeedsSandbox, ShipmentsSandbox):
+class Sandbox(FeedsSandbox, ShipmentsSandbox, NotificationsSandbox):
     """The sandbox's behaviour, independent of HTTP so that the handler stays small."""
 
     def __init__(self, versions: list[dict[str, Any]] | None = None, models: Path | None = None):
@@ -220,11 +236,16 @@ class Sandbox(FeedsSandbox, ShipmentsSandbox):
         self.model = OrdersModel(models or models_dir())
         self.init_feeds(models or models_dir())
         self.init_shipments(models or models_dir())
+        self.init_notifications(models or models_dir())
         self.add_versions(versions or [])
         self.participating: set[str] | None = None  # country codes the seller sells in; None: every EU one
 
     def add_versions(self, versions: list[dict[str, Any]]) -> None:
-        """Add order versions, each checked once against the model's Order schema."""
+        """Add order versions, each checked once against the model's Order schema.
+
+        Versions that are not in the future are changes happening now: with an ORDER_CHANGE subscription,
+        each is notified to its SQS queue.
+        """
         for version in versions:
             error = next(iter(self.model.order_validator.iter_errors(version)), None)
             if error is not None:
@@ -232,6 +253,8 @@ class Sandbox(FeedsSandbox, ShipmentsSandbox):
                                  f"at {list(error.path)}")
         with self.state.lock:
             self.state.add_versions(versions)
+            now = self.state.now()
+        self.notify_order_changes(versions, now)
 
     # -- faults and throttling ---------------------------------------------------------------
 
@@ -286,15 +309,24 @@ class Sandbox(FeedsSandbox, ShipmentsSandbox):
             if "revoked_client_secrets" in config:
                 self.state.revoked_client_secrets = set(config["revoked_client_secrets"])
             self.configure_feeds(config)
+            self.configure_notifications(config)
 
     # -- LWA ---------------------------------------------------------------------------------
 
     def issue_token(self, form: dict[str, str]) -> dict[str, Any]:
-        if form.get("grant_type") != "refresh_token":
-            raise ApiError(400, "unsupported_grant_type", "Only refresh_token grants are supported")
+        if form.get("grant_type") not in {"refresh_token", "client_credentials"}:
+            raise ApiError(400, "unsupported_grant_type", "Only refresh_token and client_credentials grants "
+                                                          "are supported")
         if (not form.get("client_id") or not form.get("client_secret")
                 or form["client_secret"] in self.state.revoked_client_secrets):
             raise ApiError(401, "invalid_client", "Client authentication failed")
+        if form["grant_type"] == "client_credentials":  # grantless operations: no seller, a scope
+            if form.get("scope") != GRANTLESS_SCOPE:
+                raise ApiError(400, "invalid_scope", f"The scope must be {GRANTLESS_SCOPE}")
+            token = "Atza|" + secrets.token_urlsafe(24)
+            with self.state.lock:
+                self.state.grantless_tokens.add(token)
+            return {"access_token": token, "token_type": "bearer", "expires_in": 3600}
         refresh = form.get("refresh_token", "")
         if not refresh.startswith("Atzr|") or refresh in self.state.revoked:
             raise ApiError(400, "invalid_grant", "The request has an invalid grant parameter : refresh_token")
@@ -303,10 +335,15 @@ class Sandbox(FeedsSandbox, ShipmentsSandbox):
             self.state.access_tokens.add(token)
         return {"access_token": token, "token_type": "bearer", "expires_in": 3600, "refresh_token": refresh}
 
-    def check_access(self, token: str | None) -> None:
-        if not token or token not in self.state.access_tokens:
+    def check_access(self, token: str | None, grantless: bool = False) -> None:
+        """A seller's token for seller operations; a client-credentials token for grantless ones."""
+        issued = self.state.grantless_tokens if grantless else self.state.access_tokens
+        if not token or token not in issued:
             raise ApiError(403, "Unauthorized", "Access to requested resource is denied.",
-                           "The access token you provided is revoked, malformed or invalid.")
+                           "The access token you provided is revoked, malformed or invalid"
+                           + (" (this operation is grantless)." if grantless else "."))
+
+    # -- getOrder ------------------------------------------------------------------------------
 
     # -- searchOrders ------------------------------------------------------------------------
 
@@ -457,11 +494,12 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             host, port = self.server.server_address[:2]
             return f"http://{host}:{port}"
 
-        def _sp_api(self, operation: str, action: Any, status: int = 200, also: str | None = None) -> None:
+        def _sp_api(self, operation: str, action: Any, status: int = 200, also: str | None = None,
+                    grantless: bool = False) -> None:
             """Answer an SP-API operation: auth, faults, the operation's bucket (and ``also``'s), then ``action``."""
             limit = {"x-amzn-RateLimit-Limit": str(sandbox.state.limits[operation][0])}
             try:
-                sandbox.check_access(self.headers.get("x-amz-access-token"))
+                sandbox.check_access(self.headers.get("x-amz-access-token"), grantless)
                 sandbox.count_call(operation)
                 fault = sandbox.apply_faults(operation)
                 kind = fault.kind if fault else None
@@ -484,10 +522,39 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     self._fail(fault)
                 else:
                     self._send(status, answer, limit)
-            except (FeedError, ShipmentError) as exc:
+            except (FeedError, ShipmentError, NotificationsError) as exc:
                 self._error(ApiError(exc.status, exc.code, exc.message))
             except ApiError as exc:
                 self._error(exc, limit if exc.status == 429 else None)
+
+        def do_DELETE(self) -> None:
+            url = urlsplit(self.path)
+            if url.path.startswith(NOTIFICATIONS):
+                self._notifications("DELETE", url.path, {})
+            else:
+                self._error(ApiError(404, "NotFound", f"No such resource {url.path}"))
+
+        def _notifications(self, method: str, path: str, body: Any) -> None:
+            """Route a Notifications API call: ``body`` is the query (GET) or the JSON body (POST)."""
+            parts = path[len(NOTIFICATIONS):].strip("/").split("/")
+            routes = {
+                ("POST", "destinations", 1): ("createDestination", True, lambda: sandbox.create_destination(body)),
+                ("GET", "destinations", 1): ("getDestinations", True, sandbox.get_destinations),
+                ("POST", "subscriptions", 2): ("createSubscription", False,
+                                               lambda: sandbox.create_subscription(parts[1], body)),
+                ("GET", "subscriptions", 2): ("getSubscription", False,
+                                              lambda: sandbox.get_subscription(parts[1], body)),
+                ("GET", "subscriptions", 3): ("getSubscriptionById", True,
+                                              lambda: sandbox.get_subscription_by_id(parts[1], parts[2])),
+                ("DELETE", "subscriptions", 3): ("deleteSubscriptionById", True,
+                                                 lambda: sandbox.delete_subscription_by_id(parts[1], parts[2])),
+            }
+            route = routes.get((method, parts[0], len(parts)))
+            if route is None:
+                self._error(ApiError(404, "NotFound", f"No such resource {path}"))
+                return
+            operation, grantless, action = route
+            self._sp_api(operation, action, grantless=grantless)
 
         def _fail(self, fault: Fault) -> None:
             if fault.body == "html":
@@ -544,6 +611,14 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 query = parse_qs(url.query, keep_blank_values=True)
                 order_id = url.path.removeprefix(GET_ORDER_PREFIX)
                 self._sp_api("getOrder", lambda: sandbox.get_order(order_id, query, TOLERATED_KEYS))
+            elif url.path.startswith(NOTIFICATIONS):
+                self._notifications("GET", url.path, parse_qs(url.query, keep_blank_values=True))
+            elif url.path == "/_sandbox/notifications":
+                state = sandbox.notifications_state
+                with sandbox.state.lock:
+                    self._send(200, {"sent": list(state.sent), "send_failures": list(state.send_failures),
+                                     "subscriptions": list(state.subscriptions.values()),
+                                     "destinations": list(state.destinations.values())})
             elif url.path == f"{FEEDS}/feeds":
                 query = parse_qs(url.query, keep_blank_values=True)
                 self._sp_api("getFeeds", lambda: sandbox.get_feeds(query))
@@ -590,6 +665,8 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     order_id = url.path.removeprefix(CONFIRM_PREFIX).removesuffix(CONFIRM_SUFFIX)
                     body = json.loads(self._body() or b"{}")
                     self._sp_api("confirmShipment", lambda: sandbox.confirm_shipment(order_id, body), 204)
+                elif url.path.startswith(NOTIFICATIONS):
+                    self._notifications("POST", url.path, json.loads(self._body() or b"{}"))
                 elif url.path == "/_sandbox/config":
                     sandbox.configure(json.loads(self._body() or b"{}"))
                     self._send(200, {"ok": True})

@@ -49,7 +49,8 @@ def test_the_check_for_outside_folders_sees_each_form() -> None:
     assert not OUTSIDE_FOLDER.search("the products shared by the sandbox and the company")
 
 
-@pytest.mark.parametrize("folder", ["include/amazon", "plugins/amazon_sage/core/feeds/amazon_schemas"])
+@pytest.mark.parametrize("folder", ["include/amazon", "plugins/amazon_sage/core/feeds/amazon_schemas",
+                                    "plugins/amazon_sage/core/events/amazon_schemas"])
 def test_amazon_models_are_the_unmodified_upstream_files(folder: str) -> None:
     folder = PROJECT / folder
     listed = dict(re.findall(r"^\| `([^`]+\.json)` \|.*\| `([0-9a-f]{64})` \|$", (folder / "README.md").read_text(),
@@ -152,15 +153,18 @@ def test_parsing_the_dags_loads_no_hook_and_no_phase_code(tmp_path: Path) -> Non
     probe = ("import runpy, sys\n"
              f"sys.path[:0] = [{str(PROJECT / 'plugins')!r}, {str(PROJECT)!r}]\n"
              "for name in ('amazon_orders_to_sage', 'sage_stock_to_amazon_inventory', "
-             "'sage_stock_to_amazon_prices', 'sage_despatches_to_amazon'):\n"
+             "'sage_stock_to_amazon_prices', 'sage_despatches_to_amazon', 'amazon_order_events_to_sage', "
+             "'amazon_order_events_setup'):\n"
              f"    runpy.run_path({str(PROJECT / 'dags')!r} + '/' + name + '.py')\n"
              "print('\\n'.join(sorted(sys.modules)))\n")
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    # With the queue set, the event DAG builds its SQS watcher: that too must stay light.
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path),
+           "AMAZON_SAGE_ORDER_EVENTS_QUEUE_URL": "https://sqs.eu-west-2.amazonaws.com/123456789012/orders"}
     loaded = set(subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
                                 check=True).stdout.split())
     ours = {m for m in loaded if m.startswith("amazon_sage.")}
     assert {"amazon_sage.dag_factories.orders", "amazon_sage.dag_factories.stock_feed",
-            "amazon_sage.dag_factories.despatches"} <= ours
+            "amazon_sage.dag_factories.despatches", "amazon_sage.dag_factories.order_events"} <= ours
     heavy = {m for m in ours if m.startswith(("amazon_sage.hooks", "amazon_sage.triggers"))
              or (m.startswith("amazon_sage.core") and m not in PARSE_TIME_CORE)}
     assert not heavy, f"DAG parsing imports {sorted(heavy)}: import them inside execute()"

@@ -82,6 +82,24 @@ SETTINGS: dict[str, Setting] = {
         # Download Orders
         Setting("ORDERS_SCHEDULE", "*/15 * * * *", "Run on a schedule (every 15 minutes)",
                 "Cron schedule of amazon_orders_to_sage; each run takes orders updated in its interval."),
+        # Orders within a minute: Amazon's ORDER_CHANGE notifications through SQS
+        Setting("ORDER_EVENTS_QUEUE_URL", "", "(none: Zynk polls)",
+                "URL of the SQS queue Amazon sends ORDER_CHANGE notifications to; amazon_order_events_to_sage "
+                "watches it. Empty: the event DAG has no watcher and only the polling DAG imports."),
+        Setting("ORDER_EVENTS_QUEUE_ARN", "", "(none)",
+                "ARN of that queue (arn:aws:sqs:<region>:<account>:<name>), for createDestination; empty means "
+                "derived from ORDER_EVENTS_QUEUE_URL when it is an AWS queue URL."),
+        Setting("ORDER_EVENTS_AWS_CONN_ID", "aws_default", "(none)",
+                "Airflow AWS connection the queue watcher reads and deletes messages with (its extra may set "
+                "endpoint_url and region_name)."),
+        Setting("ORDER_EVENTS_WAIT_SECONDS", "20", "(none)",
+                "SQS long-poll time of the watcher (1-20): a message is taken as soon as it arrives within it."),
+        Setting("ORDER_EVENTS_POLL_DELAY_SECONDS", "1", "(none)",
+                "Seconds the watcher waits between two empty long polls (the provider's default is 60)."),
+        Setting("ORDER_EVENTS_DESTINATION_NAME", "amazon-sage-order-events", "(none)",
+                "Name of the SP-API notification destination the subscribe command creates for the queue."),
+        Setting("ORDER_CHANGE_TYPES", "OrderStatusChange,BuyerRequestedChange", "(none)",
+                "ORDER_CHANGE types the subscription asks for (its processing directive's orderChangeTypes)."),
         Setting("DOWNLOAD_FROM", "2026-01-01T00:00:00+00:00", "Download Orders: Download From",
                 "First instant orders are downloaded from; the DAG's start_date and the earliest backfill date."),
         Setting("EXPORT_DATE", "", "Download Orders: Export Date (Download Date)",

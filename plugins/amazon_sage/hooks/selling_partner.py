@@ -285,22 +285,27 @@ class SellingPartnerHook(BaseHook):
 
         return self._client(Orders, version="v0")
 
-    def get_order(self, order_id: str, included_data: list[str]) -> dict[str, Any] | None:
-        """getOrder: the order with ``included_data`` (e.g. FULFILLMENT, PACKAGES); None if Amazon does not know it."""
+    def get_order(self, order_id: str, included_data: list[str] | None = None) -> dict[str, Any] | None:
+        """getOrder (Orders API v2026-01-01): the order as Amazon has it now, or None if Amazon has no such order.
+
+        Within getOrder's own bucket (0.5/s, burst 30), retried like every call; unlike searchOrders it has no
+        2-minute rule, so an order can be fetched the moment its ORDER_CHANGE notification arrives. The order
+        has the same datasets as a searchOrders page (``ORDERS_INCLUDED_DATA``), so the same mapping reads it.
+        """
         from sp_api.base.exceptions import SellingApiNotFoundException
 
         def send() -> Any:
             try:
-                return self._orders.get_order(order_id, includedData=",".join(included_data))
+                return self._orders.get_order(order_id, includedData=",".join(included_data or ORDERS_INCLUDED_DATA))
             except SellingApiNotFoundException:
                 return None
 
-        response = self.call("getOrder", send)
+        response = self._call("getOrder", send)
         if response is None:
             return None
         order = response.payload.get("order") if isinstance(response.payload, dict) else None
-        if not isinstance(order, dict):
-            raise AirflowException(f"getOrder answered for order {order_id} without an 'order'; Amazon's answer was "
+        if not isinstance(order, dict) or order.get("orderId") != order_id:
+            raise AirflowException(f"getOrder answered for {order_id} without that order; Amazon's answer was "
                                    "unreadable. The task will retry.")
         return order
 
@@ -338,6 +343,76 @@ class SellingPartnerHook(BaseHook):
         status = response.payload.get("status_code") if isinstance(response.payload, dict) else None
         if status not in (200, 204):
             raise SpApiOutcomeUnknown("confirmShipment", SpApiUnavailable("an answer other than Amazon's 204"))
+
+    # -- Notifications API v1 ------------------------------------------------------------------
+    # createDestination, getDestinations, getSubscriptionById and deleteSubscriptionById are grantless: their
+    # token comes from LWA's client-credentials grant with the notifications scope (the library asks for it
+    # through the same sorting token client as every other token). createSubscription and getSubscription
+    # act for the seller and use the refresh token. The library sends getSubscriptionById and
+    # deleteSubscriptionById with the seller's token, so those two are sent here as grantless calls.
+
+    @cached_property
+    def _notifications(self) -> Any:
+        from sp_api.api import Notifications
+
+        return self._client(Notifications)
+
+    def _answer(self, operation: str, response: Any) -> Any:
+        payload = response.payload if response is not None else None
+        if not isinstance(payload, dict):
+            raise AirflowException(f"{operation} answered without a payload; Amazon's answer was unreadable.")
+        return payload
+
+    def create_destination(self, name: str, sqs_arn: str) -> dict[str, Any]:
+        """createDestination (grantless) for an SQS queue; returns the destination (``destinationId``, ...)."""
+        body = {"method": "POST", "name": name, "resourceSpecification": {"sqs": {"arn": sqs_arn}}}
+        client = self._notifications
+        return self._answer("createDestination", self._call(
+            "createDestination", lambda: client._request_grantless_operation("/notifications/v1/destinations",
+                                                                             data=dict(body))))
+
+    def get_destinations(self) -> list[dict[str, Any]]:
+        """getDestinations (grantless): every destination of the application."""
+        client = self._notifications
+        response = self._call("getDestinations", lambda: client._request_grantless_operation(
+            "/notifications/v1/destinations", params={"method": "GET"}))
+        payload = response.payload if response is not None else None
+        return payload if isinstance(payload, list) else []
+
+    def create_subscription(self, notification_type: str, destination_id: str, *, payload_version: str,
+                            processing_directive: dict[str, Any] | None = None) -> dict[str, Any]:
+        """createSubscription for the seller; returns the subscription (``subscriptionId``, ...)."""
+        body: dict[str, Any] = {"method": "POST", "payloadVersion": payload_version, "destinationId": destination_id}
+        if processing_directive:
+            body["processingDirective"] = processing_directive
+        path = f"/notifications/v1/subscriptions/{notification_type}"
+        client = self._notifications
+        return self._answer("createSubscription", self._call(
+            "createSubscription", lambda: client._request(path, data=dict(body), add_marketplace=False)))
+
+    def get_subscription(self, notification_type: str, payload_version: str) -> dict[str, Any] | None:
+        """getSubscription for the seller, or None when the seller has none of that type."""
+        from sp_api.base.exceptions import SellingApiNotFoundException
+
+        path = f"/notifications/v1/subscriptions/{notification_type}"
+        client = self._notifications
+
+        def send() -> Any:
+            try:
+                return client._request(path, params={"method": "GET", "payloadVersion": payload_version},
+                                       add_marketplace=False)
+            except SellingApiNotFoundException:
+                return None
+
+        response = self._call("getSubscription", send)
+        return None if response is None else self._answer("getSubscription", response)
+
+    def delete_subscription_by_id(self, notification_type: str, subscription_id: str) -> None:
+        """deleteSubscriptionById (grantless): Amazon stops sending that subscription's notifications."""
+        path = f"/notifications/v1/subscriptions/{notification_type}/{subscription_id}"
+        client = self._notifications
+        self._call("deleteSubscriptionById",
+                   lambda: client._request_grantless_operation(path, params={"method": "DELETE"}))
 
     # -- Feeds API 2021-06-30 ------------------------------------------------------------------
 

@@ -32,6 +32,13 @@ AMAZON_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "searchOrders": (0.0056, 20),
     "getOrder": (0.5, 30),
     "confirmShipment": (2.0, 10),  # Orders v0, as ordersV0.json's usage plan states
+    # Notifications API v1: every operation 1/s, burst 5.
+    "createDestination": (1.0, 5),
+    "getDestinations": (1.0, 5),
+    "createSubscription": (1.0, 5),
+    "getSubscription": (1.0, 5),
+    "getSubscriptionById": (1.0, 5),
+    "deleteSubscriptionById": (1.0, 5),
     "createFeedDocument": (0.5, 15),
     "createFeed": (0.0083, 15),
     "getFeed": (2.0, 15),
