@@ -316,3 +316,21 @@ def test_an_entity_reference_fails_its_order_instead_of_emptying_a_field(tmp_pat
     assert "<Forename> holds the entity reference &who;" in failures[first_order]
     assert sage_rows(company, "SELECT COUNT(*) AS N FROM SALES_ORDER WHERE CUST_ORDER_NUMBER = ?",
                      first_order)[0]["N"] == 0
+
+
+def test_a_buyers_cancellation_request_on_an_open_order_needs_attention(tmp_path, product_env, company) -> None:
+    orders = latest_versions(generate_orders(10, ORDERS_START))
+    open_order = next(o for o in orders if o["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED"
+                      and all(i["product"]["sellerSku"] != "GIFTSET-AFTERNOON-TEA" for i in o["orderItems"]))
+    asked = dict(open_order, orderItems=[
+        {**item, "cancellation": {"cancellationRequest": {"requester": "BUYER", "cancelReason": "ORDERED_BY_MISTAKE"}}}
+        if n == 0 else item for n, item in enumerate(open_order["orderItems"])])
+    zynk, _ = mapped_orders(tmp_path / "in", versions=[asked])
+    result = _import(zynk, tmp_path / "run")
+    [row] = sage_rows(company, "SELECT ORDER_NUMBER FROM SALES_ORDER WHERE CUST_ORDER_NUMBER = ?", asked["orderId"])
+    assert result.imported == 1 and result.attention == 1
+    assert result.cancellation_requests == [(asked["orderId"], row["ORDER_NUMBER"], "BUYER: ORDERED_BY_MISTAKE")]
+    warnings = etree.parse(str(result.success_file)).getroot().xpath("//Warning/Description/text()")
+    assert any("the buyer asked Amazon to cancel this order (BUYER: ORDERED_BY_MISTAKE)" in w for w in warnings)
+    again = _import(zynk, tmp_path / "run2")  # still listed while it stays open and asked
+    assert again.duplicates == 1 and again.attention == 1

@@ -189,6 +189,12 @@
         <PaymentType>SalesReceipt</PaymentType>
       </xsl:if>
       <Status><xsl:value-of select="fulfillment/fulfillmentStatus"/></Status>
+      <!-- A cancellation the buyer asked for on an order not yet cancelled: the import lists it as needing attention
+           (a product extension of the Zynk record). -->
+      <xsl:variable name="request" select="orderItems/cancellation/cancellationRequest[requester]"/>
+      <xsl:if test="$request and fulfillment/fulfillmentStatus != 'CANCELLED'">
+        <CancellationRequest><xsl:value-of select="$request[1]/requester"/><xsl:if test="$request[1]/cancelReason">: <xsl:value-of select="$request[1]/cancelReason"/></xsl:if></CancellationRequest>
+      </xsl:if>
     </SalesOrder>
   </xsl:template>
 

@@ -71,6 +71,9 @@ class Sage50ImportSalesOrdersOperator(BaseOperator):
         for order_id, number in result.attention_orders:
             self.log.warning("NEEDS ATTENTION: order %s was cancelled on Amazon after import as Sage order %d; "
                              "review it in Sage (nothing was changed)", order_id, number)
+        for order_id, number, reason in result.cancellation_requests:
+            self.log.warning("NEEDS ATTENTION: the buyer asked Amazon to cancel order %s (%s); check Sage order %d "
+                             "before shipping", order_id, reason, number)
         for order_id, message in result.cancelled_after_despatch:
             self.log.warning("CANCELLED AFTER DESPATCH: order %s: %s", order_id, message)
         notify_failed_records(context, "orders", result.failures, counts)

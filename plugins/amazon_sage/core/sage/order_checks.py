@@ -37,6 +37,7 @@ class PreparedOrder:
     rows: SageOrderRows | None = None
     errors: list[str] | None = None
     fail_stage: str = IMPORT_STAGE
+    cancellation_request: str = ""
 
 
 def record_id(element: Any) -> str:
@@ -59,4 +60,5 @@ def prepare_order(element: Any, facts: CompanyFacts, import_statuses: Collection
         return PreparedOrder(FAIL, order.id, order.customer_order_number, order.status, errors=exc.errors)
     rows.header = column_values(rows.header)
     rows.items = [column_values(item) for item in rows.items]
-    return PreparedOrder(WRITE, order.id, order.customer_order_number, order.status, rows=rows)
+    return PreparedOrder(WRITE, order.id, order.customer_order_number, order.status, rows=rows,
+                         cancellation_request=order.cancellation_request)

@@ -81,6 +81,7 @@ class ImportResult:
     failures: list[tuple[str, str]] = field(default_factory=list)
     attention_orders: list[tuple[str, int]] = field(default_factory=list)
     cancelled_after_despatch: list[tuple[str, str]] = field(default_factory=list)
+    cancellation_requests: list[tuple[str, int, str]] = field(default_factory=list)  # (order id, Sage number, reason)
 
     def counts(self) -> PhaseCounts:
         """In, imported (out), failed and skipped, with duplicates and cancellations needing attention."""
@@ -219,12 +220,19 @@ def _write_batch(pending: list[tuple[Any, PreparedOrder]], connection: Any, file
         key = prepared.customer_order_number
         if inserted:
             journal.record(key, number)
+        request = []
+        if prepared.cancellation_request:  # still open on Amazon, but the buyer asked to cancel: check before shipping
+            request = [f"NEEDS ATTENTION: the buyer asked Amazon to cancel this order "
+                       f"({prepared.cancellation_request}); check before you ship Sage order {number}"]
+            result.attention += 1
+            result.cancellation_requests.append((prepared.order_id, number, prepared.cancellation_request))
         if inserted or journal.imported.get(key) == number:
-            files.write("success", element, sales_order_number=number, warnings=prepared.rows.warnings, owned=True)
+            files.write("success", element, sales_order_number=number, warnings=prepared.rows.warnings + request,
+                        owned=True)
             result.imported += 1
         else:
             files.write("skipped", element, stage="Prevent duplicates", sales_order_number=number,
-                        warnings=[f"Already in Sage as order {number}; not imported again"], owned=True)
+                        warnings=[f"Already in Sage as order {number}; not imported again", *request], owned=True)
             result.skipped += 1
             result.duplicates += 1
     pending.clear()

@@ -74,6 +74,7 @@ class SalesOrder:
     payment_amount: Decimal | None = None
     payment_ref: str = ""
     bank_account: str = ""
+    cancellation_request: str = ""  # "BUYER: <reason>" when the buyer asked Amazon to cancel an open order
 
 
 class _Fields:
@@ -185,6 +186,7 @@ def parse_sales_order(element: etree._Element) -> SalesOrder:
         payment_amount=fields.decimal("PaymentAmount"),
         payment_ref=text("PaymentRef"),
         bank_account=text("BankAccount"),
+        cancellation_request=text("CancellationRequest"),
     )
 
 
