@@ -287,3 +287,22 @@ def test_archive_to_s3_through_the_aws_connection(orders_dag, sandbox_server, co
         assert not any(Path(product_env["AMAZON_SAGE_WORK_ROOT"], DAG_ID).iterdir())
     finally:
         server.stop()
+
+
+def test_an_order_cancelled_on_amazon_before_despatch_is_marked_in_sage(orders_dag, sandbox_server, company) -> None:
+    window = {"download_from": "2026-11-15T00:00:00Z", "download_to": "2026-11-20T00:00:00Z"}
+    assert run_dag(orders_dag, run_conf=window)[0].state == "success"
+    [(order_id, number)] = [(r["CUST_ORDER_NUMBER"], r["ORDER_NUMBER"]) for r in sage_rows(
+        company, "SELECT CUST_ORDER_NUMBER, ORDER_NUMBER FROM SALES_ORDER ORDER BY ORDER_NUMBER LIMIT 1")]
+    sandbox = sandbox_server.sandbox
+    latest = sandbox.state.versions[order_id][-1]
+    sandbox.add_versions([{**latest, "lastUpdatedTime": "2026-11-21T10:00:00Z",
+                           "fulfillment": {**latest["fulfillment"], "fulfillmentStatus": "CANCELLED"}}])
+    run, states = run_dag(orders_dag, run_conf={"download_from": "2026-11-21T00:00:00Z",
+                                                "download_to": "2026-11-22T00:00:00Z"})
+    assert run.state == "success", states
+    [row] = sage_rows(company, "SELECT NOTES_1, DESPATCH_STATUS FROM SALES_ORDER WHERE ORDER_NUMBER = ?", number)
+    assert row["NOTES_1"].startswith("CANCELLED ON AMAZON ") and row["NOTES_1"].endswith(": DO NOT SHIP")
+    assert row["DESPATCH_STATUS"] == "Not Despatched"  # what Sage computes is left alone
+    counts = run.get_task_instance("import_sales_orders").xcom_pull(task_ids="import_sales_orders", key="counts")
+    assert counts["cancelled_marked"] == 1 and counts["failed"] == 0
