@@ -9,9 +9,7 @@ from airflow.sdk import DAG, Asset, AssetWatcher, Param
 
 from amazon_sage import settings
 from amazon_sage.dag_factories.defaults import dag_arguments
-from amazon_sage.dag_factories.orders import STATUSES, _sage_posting_task
-from amazon_sage.operators.archive import ArchiveWorkflowDataOperator
-from amazon_sage.operators.auto_mapper import AutoMapperOperator
+from amazon_sage.dag_factories.orders import STATUSES, orders_into_sage
 from amazon_sage.operators.download_order_events import AmazonDownloadOrderEventsOperator
 from amazon_sage.operators.order_events_path import AmazonOrderEventsPathOperator
 
@@ -107,23 +105,7 @@ def order_events_dag() -> DAG:
             order_statuses="{{ params.order_statuses }}",
             order_ids="{{ params.order_ids }}",
         )
-        map_orders = AutoMapperOperator(
-            task_id="map_orders",
-            task_display_name="Auto Mapper",
-            doc="Map Amazon orders to Zynk XML sales orders with the XSLT mapping.",
-            input_file="{{ ti.xcom_pull(task_ids='download_order_events') }}",
-            mapping=str(settings.mapping_path("ORDERS_MAPPING")),
-            output_name="zynk_orders.xml",
-            records=("Order", "SalesOrder"),
-            parameters=settings.orders_mapping_parameters(),
-        )
-        archive = ArchiveWorkflowDataOperator(
-            task_id="archive_workflow_data",
-            task_display_name="Archive Workflow Data",
-            doc="Zip the run's files into the archive, verify, and remove the working folder.",
-            trigger_rule="none_failed",
-        )
-        download >> map_orders >> _sage_posting_task() >> archive
+        download >> orders_into_sage("download_order_events")
     return dag
 
 

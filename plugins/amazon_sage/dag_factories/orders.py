@@ -54,6 +54,32 @@ DOC = """
 """
 
 
+def orders_into_sage(download_task_id: str) -> AutoMapperOperator:
+    """Auto Mapper -> post to Sage -> Archive for the orders ``download_task_id`` wrote; returns the first task.
+
+    The polling DAG and the event DAG share these phases, so both map, post and archive alike.
+    """
+    map_orders = AutoMapperOperator(
+        task_id="map_orders",
+        task_display_name="Auto Mapper",
+        doc="Map Amazon orders to Zynk XML sales orders with the XSLT mapping.",
+        input_file=f"{{{{ ti.xcom_pull(task_ids='{download_task_id}') }}}}",
+        mapping=str(settings.mapping_path("ORDERS_MAPPING")),
+        output_name="zynk_orders.xml",
+        records=("Order", "SalesOrder"),
+        parameters=settings.orders_mapping_parameters(),
+    )
+    post = _sage_posting_task()
+    archive = ArchiveWorkflowDataOperator(
+        task_id="archive_workflow_data",
+        task_display_name="Archive Workflow Data",
+        doc="Zip the run's files into the archive, verify, and remove the working folder.",
+        trigger_rule="none_failed",
+    )
+    map_orders >> post >> archive
+    return map_orders
+
+
 def _sage_posting_task() -> Sage50ImportSalesOrdersOperator | Sage50ExportAuditTrailOperator:
     """The phase that posts the mapped orders to Sage, as SAGE_POSTING chooses."""
     posting = settings.get("SAGE_POSTING").strip().lower()
@@ -107,22 +133,5 @@ def orders_dag() -> DAG:
             download_to="{{ params.download_to }}",
             order_statuses="{{ params.order_statuses }}",
         )
-        map_orders = AutoMapperOperator(
-            task_id="map_orders",
-            task_display_name="Auto Mapper",
-            doc="Map Amazon orders to Zynk XML sales orders with the XSLT mapping.",
-            input_file="{{ ti.xcom_pull(task_ids='download_orders') }}",
-            mapping=str(settings.mapping_path("ORDERS_MAPPING")),
-            output_name="zynk_orders.xml",
-            records=("Order", "SalesOrder"),
-            parameters=settings.orders_mapping_parameters(),
-        )
-        import_orders = _sage_posting_task()
-        archive = ArchiveWorkflowDataOperator(
-            task_id="archive_workflow_data",
-            task_display_name="Archive Workflow Data",
-            doc="Zip the run's files into the archive, verify, and remove the working folder.",
-            trigger_rule="none_failed",
-        )
-        download >> map_orders >> import_orders >> archive
+        download >> orders_into_sage("download_orders")
     return dag

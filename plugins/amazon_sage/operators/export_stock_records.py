@@ -44,8 +44,10 @@ class Sage50ExportStockRecordsOperator(BaseOperator):
         from amazon_sage.core.sage.stock_export import MarketplacePricing, read_exchange_rates
         from amazon_sage.hooks.selling_partner import SellingPartnerHook
 
+        if not self.marketplace_prices:
+            return None
         markets = SellingPartnerHook(self.sp_api_conn_id).marketplaces
-        if not self.marketplace_prices or len(markets) < 2:
+        if len(markets) < 2:
             return None
         rates = read_exchange_rates(connection)
         taxes = tax_table(settings.get("MARKETPLACE_TAX"))

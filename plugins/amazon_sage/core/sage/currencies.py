@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from amazon_sage.core.money import pennies
 
@@ -34,3 +35,13 @@ def base_currency(currencies: dict[str, Currency]) -> Currency | None:
 def to_base(amount: Decimal, rate: Decimal) -> Decimal:
     """``amount`` in a currency of ``rate`` (units per base unit), in the base currency to the penny."""
     return amount if rate == 1 else pennies(amount / rate)
+
+
+def read_currencies(cursor: Any) -> dict[str, Currency]:
+    """The company's ``CURRENCY`` table by code (deleted rows and rows without a code left out)."""
+    return {str(code).strip().upper(): Currency(int(number), str(code).strip().upper(), Decimal(str(rate or 0)),
+                                                bool(base))
+            for number, code, rate, base in cursor.execute(
+                "SELECT NUMBER, CODE, RATE, BASE_CURRENCY FROM CURRENCY "
+                "WHERE (RECORD_DELETED = 0 OR RECORD_DELETED IS NULL) AND CODE IS NOT NULL").fetchall()
+            if str(code).strip()}

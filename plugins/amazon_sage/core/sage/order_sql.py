@@ -10,11 +10,10 @@ a crash, not without any state file of ours, and not when two imports run at onc
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from amazon_sage.core.money import pennies
-from amazon_sage.core.sage.currencies import Currency
+from amazon_sage.core.sage.currencies import read_currencies
 from amazon_sage.core.sage.order_rows import CompanyFacts, SageOrderRows, StockItem
 from amazon_sage.core.sage.tax_codes import tax_code_id
 
@@ -65,12 +64,7 @@ def read_company_facts(connection: Any) -> CompanyFacts:
         account_currencies = {ref.upper(): int(number) if number is not None else None for ref, number in
                               cursor.execute("SELECT ACCOUNT_REF, CURRENCY FROM SALES_LEDGER "
                                              "WHERE RECORD_DELETED = 0 OR RECORD_DELETED IS NULL").fetchall()}
-        currencies = {str(code).strip().upper(): Currency(int(number), str(code).strip().upper(),
-                                                          Decimal(str(rate or 0)), bool(base))
-                      for number, code, rate, base in cursor.execute(
-                          "SELECT NUMBER, CODE, RATE, BASE_CURRENCY FROM CURRENCY "
-                          "WHERE (RECORD_DELETED = 0 OR RECORD_DELETED IS NULL) AND CODE IS NOT NULL").fetchall()
-                      if str(code).strip()}
+        currencies = read_currencies(cursor)
     finally:
         cursor.close()
         connection.rollback()

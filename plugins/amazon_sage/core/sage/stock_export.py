@@ -114,12 +114,12 @@ def _marketplace_prices(product: etree._Element, pricing: MarketplacePricing) ->
 
 def read_exchange_rates(connection: Any) -> dict[str, Decimal]:
     """``CURRENCY.RATE`` by code, the base currency at 1; ends the read transaction."""
+    from amazon_sage.core.sage.currencies import read_currencies
+
     cursor = connection.cursor()
     try:
-        return {str(code).strip().upper(): Decimal(1) if base else Decimal(str(rate or 0))
-                for code, rate, base in cursor.execute(
-                    "SELECT CODE, RATE, BASE_CURRENCY FROM CURRENCY "
-                    "WHERE (RECORD_DELETED = 0 OR RECORD_DELETED IS NULL) AND CODE IS NOT NULL").fetchall()}
+        return {code: Decimal(1) if currency.base else currency.rate
+                for code, currency in read_currencies(cursor).items()}
     finally:
         cursor.close()
         connection.rollback()
