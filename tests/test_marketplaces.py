@@ -275,8 +275,6 @@ def test_the_sellers_participations_check_the_connections_marketplaces(monkeypat
 
 def test_prices_reach_each_marketplace_in_its_currency_to_the_minor_unit(product_env, airflow_db, company,
                                                                         monkeypatch) -> None:
-    from decimal import ROUND_HALF_UP as HALF_UP
-
     from sandbox.airflow_env import sp_api_connection
     from tests.helpers import archived_zip, parse_dags
 
@@ -304,7 +302,7 @@ def test_prices_reach_each_marketplace_in_its_currency_to_the_minor_unit(product
             continue
         net = Decimal(str(row["SALES_PRICE"]))
         for marketplace_id, (currency, vat) in markets.items():
-            expected = (net * (1 + vat / 100) * rates[currency]).quantize(Decimal("0.01"), HALF_UP)
+            expected = _pennies(net * (1 + vat / 100) * rates[currency])
             assert listings[sku].prices[marketplace_id] == (currency, expected), (sku, marketplace_id)
         assert "A2NODRKZP88ZB9" not in listings[sku].prices  # never sent without a rate, never as zero
         checked += 1
