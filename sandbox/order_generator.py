@@ -219,6 +219,24 @@ def _clone(value: Any) -> Any:
     return value
 
 
+def cancel_items(order: dict[str, Any], skus: set[str], when: datetime, *, cancelled_by: str = "BUYER",
+                 reason: str = "NO_LONGER_NEEDED") -> dict[str, Any]:
+    """A later version of ``order`` in which Amazon has cancelled its items of ``skus``, the order going on.
+
+    Each such item carries ``cancellation.cancellationExecution`` (the Orders v2026 model's item-level
+    cancellation); the order's proceeds then count only the items that remain, as the buyer is charged.
+    """
+    later = _clone(order)
+    later["lastUpdatedTime"] = _iso(when)
+    for item in later["orderItems"]:
+        if item["product"]["sellerSku"] in skus:
+            item["cancellation"] = {"cancellationExecution": {"cancelledBy": cancelled_by, "cancelReason": reason}}
+    remaining = [item for item in later["orderItems"] if "cancellationExecution" not in item.get("cancellation", {})]
+    if "proceeds" in later and remaining:
+        later["proceeds"] = _order_proceeds(remaining)
+    return later
+
+
 def generate_orders(count: int, start: datetime, days: float = 3.0, seed: int = 20261126,
                     marketplaces: Sequence[str] = ("UK",), fba_every: int = 0,
                     facilitator_every: int = 0) -> list[dict[str, Any]]:

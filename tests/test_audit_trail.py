@@ -22,6 +22,7 @@ from amazon_sage.core.sage.audit_trail.csv_format import COLUMNS, ENCODING, read
 from amazon_sage.core.sage.audit_trail.export import AuditTrailResult, ExportSettings, export_audit_trail
 from amazon_sage.core.sage.order_import import import_sales_orders
 from amazon_sage.hooks.sage50 import Sage50Hook
+from sandbox.order_generator import cancel_items
 from sandbox.sage_audit_import import ImportRefused, import_audit_trail
 from sandbox.sample_company import create_company, odbc_connection_string
 from tests.helpers import IMPORTED, mapped_orders, money, sage_rows
@@ -210,6 +211,34 @@ def test_an_order_cancelled_after_export_needs_attention(tmp_path, audit) -> Non
     second = audit(zynk2, "r2")
     assert second.attention == 1 and second.attention_orders[0][0] == exported
     assert f"Delete its lines (Reference {exported}) from that file" in second.attention_orders[0][1]
+
+
+def test_items_cancelled_after_export_need_a_credit_and_before_export_stay_off_the_invoice(tmp_path, audit) -> None:
+    zynk, orders = mapped_orders(tmp_path / "in", count=40)
+    first = audit(zynk, "r1")
+    exported = set(_record_ids(first.success_file))
+    late, early = [o for o in orders if o["orderId"] in exported and len(o["orderItems"]) >= 2][:2]
+    when = datetime(2026, 11, 30, tzinfo=UTC)
+    sku = late["orderItems"][1]["product"]["sellerSku"]
+    zynk2, _ = mapped_orders(tmp_path / "in2", versions=[cancel_items(late, {sku}, when)])
+    second = audit(zynk2, "r2")
+    assert second.attention == 1 and second.attention_orders[0][0] == late["orderId"]
+    [message] = etree.parse(str(second.skipped_file)).getroot().xpath("//Warning/Description/text()")
+    proceeds = late["orderItems"][1]["proceeds"]["proceedsTotal"]["amount"]
+    assert f"Items cancelled on Amazon after the order was exported in {first.import_file.name}: {sku} x" in message
+    assert f"raise a credit note (SC) for {Decimal(proceeds):.2f} in Sage" in message
+    third = audit(zynk2, "r3")  # still flagged while the credit is owed; nothing exported twice
+    assert third.attention == 1 and third.exported == 0
+    # An order whose item was cancelled before it was ever exported: off the invoice, and no credit owed after.
+    fresh = dict(cancel_items(early, {early["orderItems"][0]["product"]["sellerSku"]}, when),
+                 orderId="203" + early["orderId"][3:])
+    zynk3, _ = mapped_orders(tmp_path / "in3", versions=[fresh])
+    fourth = audit(zynk3, "r4")
+    assert fourth.exported == 1
+    gross = sum(Decimal(row[7]) + Decimal(row[9]) for row in read_lines(fourth.import_file)
+                if row[5] == fresh["orderId"])
+    assert gross == Decimal(fresh["proceeds"]["grandTotal"]["amount"])
+    assert audit(zynk3, "r5").attention == 0
 
 
 def test_orders_sage_would_refuse_fail_and_never_reach_the_file(tmp_path, audit, company) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.order_generator import cancel_items
 from tests.helpers import (
     IMPORTED,
     archived_zip,
@@ -296,13 +297,27 @@ def test_an_order_cancelled_on_amazon_before_despatch_is_marked_in_sage(orders_d
         company, "SELECT CUST_ORDER_NUMBER, ORDER_NUMBER FROM SALES_ORDER ORDER BY ORDER_NUMBER LIMIT 1")]
     sandbox = sandbox_server.sandbox
     latest = sandbox.state.versions[order_id][-1]
+    # And one item of another open order, the order going on.
+    part_id, part_number, sku = next(
+        (r["CUST_ORDER_NUMBER"], r["ORDER_NUMBER"], r["STOCK_CODE"]) for r in sage_rows(
+            company, "SELECT o.CUST_ORDER_NUMBER, o.ORDER_NUMBER, MIN(i.STOCK_CODE) AS STOCK_CODE FROM SALES_ORDER o "
+                     "JOIN SOP_ITEM i ON i.ORDER_NUMBER = o.ORDER_NUMBER WHERE o.ORDER_NUMBER > ? "
+                     "GROUP BY o.ORDER_NUMBER HAVING COUNT(*) > 1 ORDER BY o.ORDER_NUMBER", number)
+        if sandbox.state.versions[r["CUST_ORDER_NUMBER"]][-1]["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED")
     sandbox.add_versions([{**latest, "lastUpdatedTime": "2026-11-21T10:00:00Z",
-                           "fulfillment": {**latest["fulfillment"], "fulfillmentStatus": "CANCELLED"}}])
+                           "fulfillment": {**latest["fulfillment"], "fulfillmentStatus": "CANCELLED"}},
+                          cancel_items(sandbox.state.versions[part_id][-1], {sku},
+                                       datetime(2026, 11, 21, 11, tzinfo=UTC))])
     run, states = run_dag(orders_dag, run_conf={"download_from": "2026-11-21T00:00:00Z",
                                                 "download_to": "2026-11-22T00:00:00Z"})
     assert run.state == "success", states
     [row] = sage_rows(company, "SELECT NOTES_1, DESPATCH_STATUS FROM SALES_ORDER WHERE ORDER_NUMBER = ?", number)
     assert row["NOTES_1"].startswith("CANCELLED ON AMAZON ") and row["NOTES_1"].endswith(": DO NOT SHIP")
     assert row["DESPATCH_STATUS"] == "Not Despatched"  # what Sage computes is left alone
+    [part] = sage_rows(company, "SELECT NOTES_1 FROM SALES_ORDER WHERE ORDER_NUMBER = ?", part_number)
+    assert part["NOTES_1"].startswith("ITEMS CANCELLED ON AMAZON ")
+    [line] = sage_rows(company, "SELECT COMMENT_1 FROM SOP_ITEM WHERE ORDER_NUMBER = ? AND STOCK_CODE = ?",
+                       part_number, sku)
+    assert line["COMMENT_1"].endswith(": DO NOT SHIP")
     counts = run.get_task_instance("import_sales_orders").xcom_pull(task_ids="import_sales_orders", key="counts")
-    assert counts["cancelled_marked"] == 1 and counts["failed"] == 0
+    assert counts["cancelled_marked"] == 2 and counts["failed"] == 0

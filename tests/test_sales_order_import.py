@@ -20,7 +20,7 @@ from amazon_sage.core.sage.order_import import ImportInterrupted, import_sales_o
 from amazon_sage.core.xml_files import XmlFileError
 from amazon_sage.hooks.sage50 import Sage50Hook
 from sandbox.airflow_env import sage_connection
-from sandbox.order_generator import generate_orders
+from sandbox.order_generator import cancel_items, generate_orders
 from tests.helpers import (
     IMPORTED,
     ORDERS_START,
@@ -334,3 +334,94 @@ def test_a_buyers_cancellation_request_on_an_open_order_needs_attention(tmp_path
     assert any("the buyer asked Amazon to cancel this order (BUYER: ORDERED_BY_MISTAKE)" in w for w in warnings)
     again = _import(zynk, tmp_path / "run2")  # still listed while it stays open and asked
     assert again.duplicates == 1 and again.attention == 1
+
+
+def _open_order_with_lines(orders, count: int = 2):
+    """An unshipped order of at least ``count`` lines, all of products Sage stocks."""
+    return next(o for o in orders if o["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED"
+                and len(o["orderItems"]) >= count
+                and all(i["product"]["sellerSku"] != "GIFTSET-AFTERNOON-TEA" for i in o["orderItems"]))
+
+
+def _skus(order) -> list[str]:
+    return [item["product"]["sellerSku"] for item in order["orderItems"]]
+
+
+def test_items_cancelled_before_import_are_left_out_of_the_sage_order(tmp_path, product_env, company) -> None:
+    orders = latest_versions(generate_orders(60, ORDERS_START))
+    order = _open_order_with_lines(orders)
+    dropped = _skus(order)[0]
+    later = cancel_items(order, {dropped}, ORDERS_START)
+    zynk, _ = mapped_orders(tmp_path / "in", versions=[later])
+    result = _import(zynk, tmp_path / "run")
+    assert result.imported == 1 and result.failed == 0  # lines + carriage still equal what Amazon charged
+    [row] = sage_rows(company, "SELECT ORDER_NUMBER FROM SALES_ORDER WHERE CUST_ORDER_NUMBER = ?", order["orderId"])
+    lines = sage_rows(company, "SELECT STOCK_CODE FROM SOP_ITEM WHERE ORDER_NUMBER = ? ORDER BY ITEM_NUMBER",
+                      row["ORDER_NUMBER"])
+    assert [line["STOCK_CODE"] for line in lines] == _skus(order)[1:]
+    warnings = etree.parse(str(result.success_file)).getroot().xpath("//Warning/Description/text()")
+    assert any(w.startswith(f"Cancelled on Amazon before import, so not a line of Sage order {row['ORDER_NUMBER']}: "
+                            f"{dropped} x") and "(by BUYER: NO_LONGER_NEEDED)" in w for w in warnings)
+    again = _import(zynk, tmp_path / "run2")  # Sage's order has no line of the item: a plain duplicate
+    assert again.duplicates == 1 and again.cancelled_marked == 0
+
+
+def test_items_cancelled_after_import_are_marked_on_their_lines_once(tmp_path, product_env, company) -> None:
+    orders = latest_versions(generate_orders(60, ORDERS_START))
+    order = _open_order_with_lines(orders)
+    zynk, _ = mapped_orders(tmp_path / "in1", versions=[order])
+    _import(zynk, tmp_path / "run1")
+    [before] = sage_rows(company, "SELECT * FROM SALES_ORDER WHERE CUST_ORDER_NUMBER = ?", order["orderId"])
+    number = before["ORDER_NUMBER"]
+    items_query = "SELECT * FROM SOP_ITEM WHERE ORDER_NUMBER = ? ORDER BY ITEM_NUMBER"
+    lines_before = sage_rows(company, items_query, number)
+    cancelled = _skus(order)[0]
+    zynk2, _ = mapped_orders(tmp_path / "in2", versions=[cancel_items(order, {cancelled}, ORDERS_START)])
+    result = _import(zynk2, tmp_path / "run2")
+    assert result.cancelled_marked == 1 and result.failed == 0 and result.duplicates == 0
+    [after] = sage_rows(company, "SELECT * FROM SALES_ORDER WHERE ORDER_NUMBER = ?", number)
+    assert after["NOTES_1"].startswith("ITEMS CANCELLED ON AMAZON ") and len(after["NOTES_1"]) <= 60
+    assert (after["NOTES_2"], after["NOTES_3"]) == (before["NOTES_1"] or "", before["NOTES_2"] or "")
+    assert {c for c in before if before[c] != after[c]} <= {"NOTES_1", "NOTES_2", "NOTES_3", "RECORD_MODIFY_DATE"}
+    lines_after = sage_rows(company, items_query, number)
+    for old, new in zip(lines_before, lines_after, strict=True):
+        changed = {c for c in old if old[c] != new[c]}
+        if old["STOCK_CODE"] == cancelled:
+            assert new["COMMENT_1"].startswith("CANCELLED ON AMAZON ") and new["COMMENT_1"].endswith(": DO NOT SHIP")
+            assert new["COMMENT_2"] == " / ".join(t for t in (old["COMMENT_1"], old["COMMENT_2"]) if t)
+            assert changed <= {"COMMENT_1", "COMMENT_2", "RECORD_MODIFY_DATE"}  # quantities, allocation: Sage's
+        else:
+            assert not changed
+    assert "are now marked" in etree.tostring(etree.parse(str(result.skipped_file)), encoding="unicode")
+    again = _import(zynk2, tmp_path / "run3")
+    assert again.cancelled_marked == 0 and sage_rows(company, items_query, number) == lines_after
+    assert "were already marked" in etree.tostring(etree.parse(str(again.skipped_file)), encoding="unicode")
+    # Then Amazon cancels the whole order: its own mark goes on top, the items mark moves down.
+    whole = dict(order, fulfillment={**order["fulfillment"], "fulfillmentStatus": "CANCELLED"})
+    zynk3, _ = mapped_orders(tmp_path / "in3", versions=[whole])
+    assert _import(zynk3, tmp_path / "run4").cancelled_marked == 1
+    [last] = sage_rows(company, "SELECT NOTES_1, NOTES_2 FROM SALES_ORDER WHERE ORDER_NUMBER = ?", number)
+    assert last["NOTES_1"].startswith("CANCELLED ON AMAZON ") and last["NOTES_2"] == after["NOTES_1"]
+
+
+def test_an_item_cancelled_after_its_despatch_fails_and_the_rest_are_marked(tmp_path, product_env,
+                                                                          company) -> None:
+    orders = latest_versions(generate_orders(80, ORDERS_START))
+    order = _open_order_with_lines(orders, count=3)
+    zynk, _ = mapped_orders(tmp_path / "in1", versions=[order])
+    _import(zynk, tmp_path / "run1")
+    [row] = sage_rows(company, "SELECT ORDER_NUMBER FROM SALES_ORDER WHERE CUST_ORDER_NUMBER = ?", order["orderId"])
+    shipped, still_open = _skus(order)[:2]
+    with sqlite3.connect(company) as db:  # Sage has despatched the first line
+        db.execute("UPDATE SOP_ITEM SET QTY_DELIVERED = 1 WHERE ORDER_NUMBER = ? AND STOCK_CODE = ?",
+                   (row["ORDER_NUMBER"], shipped))
+    zynk2, _ = mapped_orders(tmp_path / "in2", versions=[cancel_items(order, {shipped, still_open}, ORDERS_START)])
+    result = _import(zynk2, tmp_path / "run2")
+    assert result.failed == 1 and [i for i, _ in result.cancelled_after_despatch] == [order["orderId"]]
+    error = etree.parse(str(result.fail_file)).getroot().findtext(".//Errors/Error/Description")
+    assert error.startswith(f"Cancelled on Amazon after despatch: refund or recover. {shipped} x")
+    assert "1 delivered" in error
+    comments = {r["STOCK_CODE"]: r["COMMENT_1"] or "" for r in sage_rows(
+        company, "SELECT STOCK_CODE, COMMENT_1 FROM SOP_ITEM WHERE ORDER_NUMBER = ?", row["ORDER_NUMBER"])}
+    assert comments[still_open].startswith("CANCELLED ON AMAZON ")  # not to be picked
+    assert not comments[shipped].startswith("CANCELLED") and result.cancelled_marked == 1

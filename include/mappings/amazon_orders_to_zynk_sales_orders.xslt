@@ -26,6 +26,13 @@
   the seller's proceeds show for the item (its ITEM breakdown), the buyer's price before Amazon's tax.
   Carriage is treated so when every item of the order is. Amazon's own tax breakdowns on such lines
   are left out of PaymentAmount.
+
+  Items Amazon has cancelled on an order that goes on (an item's cancellation/cancellationExecution,
+  its order not CANCELLED) are not order lines: the buyer is not charged for them and they must not
+  be picked. They are listed under CancelledItems (a product extension of the Zynk record) for the
+  import to report, and to mark in Sage when the order is already there. Carriage and Amazon's tax
+  are summed over the items that remain, and PaymentAmount is Amazon's grandTotal, which counts only
+  those; where Amazon's total and the lines disagree, the import fails the order with both figures.
 -->
 <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
                 xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
@@ -112,6 +119,10 @@
     <xsl:variable name="rate-by-mkt" select="substring-before(substring-after($MarketplaceTaxRates, $mkt), ';')"/>
     <xsl:variable name="tax-rate" select="concat($rate-by-mkt, substring($TaxRate, 1 div ($rate-by-mkt = '')))"/>
     <xsl:variable name="rate" select="number($tax-rate)"/>
+    <xsl:variable name="cancelling" select="fulfillment/fulfillmentStatus != 'CANCELLED'"/>
+    <!-- The order's lines: all of a cancelled order's (the import only reads its status), else those Amazon has not
+         cancelled. -->
+    <xsl:variable name="items" select="orderItems[not($cancelling and cancellation/cancellationExecution)]"/>
     <SalesOrder>
       <Id><xsl:value-of select="orderId"/></Id>
       <CustomerId><xsl:value-of select="orderId"/></CustomerId>
@@ -141,7 +152,7 @@
         </SalesOrderDeliveryAddress>
       </xsl:if>
       <SalesOrderItems>
-        <xsl:apply-templates select="orderItems">
+        <xsl:apply-templates select="$items">
           <xsl:with-param name="rate" select="$rate"/>
           <xsl:with-param name="tax-rate" select="$tax-rate"/>
           <xsl:with-param name="tax-code" select="$tax-code"/>
@@ -152,11 +163,11 @@
         </xsl:apply-templates>
       </SalesOrderItems>
       <xsl:variable name="shipping"
-                    select="floor((round(sum(orderItems/proceeds/breakdowns[type='SHIPPING']/subtotal/amount) * 1000000) + 5000) div 10000)"/>
+                    select="floor((round(sum($items/proceeds/breakdowns[type='SHIPPING']/subtotal/amount) * 1000000) + 5000) div 10000)"/>
       <xsl:variable name="shipping-discount"
-                    select="floor((round(-sum(orderItems/proceeds/breakdowns[type='DISCOUNT']/detailedBreakdowns[subtype='SHIPPING']/value/amount) * 1000000) + 5000) div 10000)"/>
+                    select="floor((round(-sum($items/proceeds/breakdowns[type='DISCOUNT']/detailedBreakdowns[subtype='SHIPPING']/value/amount) * 1000000) + 5000) div 10000)"/>
       <xsl:variable name="carriage" select="$shipping - $shipping-discount"/>
-      <xsl:variable name="carriage-mf" select="number(not(orderItems[not(tax/taxCollections/model = 'MARKETPLACE_FACILITATOR')]))"/>
+      <xsl:variable name="carriage-mf" select="number(not($items[not(tax/taxCollections/model = 'MARKETPLACE_FACILITATOR')]))"/>
       <xsl:variable name="carriage-rate" select="$rate * (1 - $carriage-mf)"/>
       <xsl:if test="$priced and $carriage != 0">
         <xsl:variable name="net" select="round($carriage * 100 div (100 + $carriage-rate * $carriage-inc))"/>
@@ -176,7 +187,7 @@
       <TakenBy><xsl:value-of select="$TakenBy"/></TakenBy>
       <xsl:if test="$AddPaymentDetails = 'true' and proceeds/grandTotal/amount">
         <PaymentRef>Amazon</PaymentRef>
-        <xsl:variable name="amazons-tax" select="orderItems[tax/taxCollections/model = 'MARKETPLACE_FACILITATOR']/proceeds/breakdowns[type='TAX']/subtotal/amount"/>
+        <xsl:variable name="amazons-tax" select="$items[tax/taxCollections/model = 'MARKETPLACE_FACILITATOR']/proceeds/breakdowns[type='TAX']/subtotal/amount"/>
         <xsl:choose>
           <xsl:when test="$amazons-tax">
             <PaymentAmount><xsl:value-of select="format-number((floor((round(number(proceeds/grandTotal/amount) * 1000000) + 5000) div 10000) - floor((round(sum($amazons-tax) * 1000000) + 5000) div 10000)) div 100, '0.00')"/></PaymentAmount>
@@ -191,9 +202,23 @@
       <Status><xsl:value-of select="fulfillment/fulfillmentStatus"/></Status>
       <!-- A cancellation the buyer asked for on an order not yet cancelled: the import lists it as needing attention
            (a product extension of the Zynk record). -->
-      <xsl:variable name="request" select="orderItems/cancellation/cancellationRequest[requester]"/>
+      <xsl:variable name="request" select="$items/cancellation/cancellationRequest[requester]"/>
       <xsl:if test="$request and fulfillment/fulfillmentStatus != 'CANCELLED'">
         <CancellationRequest><xsl:value-of select="$request[1]/requester"/><xsl:if test="$request[1]/cancelReason">: <xsl:value-of select="$request[1]/cancelReason"/></xsl:if></CancellationRequest>
+      </xsl:if>
+      <xsl:variable name="cancelled-items" select="orderItems[$cancelling and cancellation/cancellationExecution]"/>
+      <xsl:if test="$cancelled-items">
+        <CancelledItems>
+          <xsl:for-each select="$cancelled-items">
+            <Item>
+              <Id><xsl:value-of select="orderItemId"/></Id>
+              <Sku><xsl:value-of select="product/sellerSku"/></Sku>
+              <QtyOrdered><xsl:value-of select="quantityOrdered"/></QtyOrdered>
+              <CancelledBy><xsl:value-of select="cancellation/cancellationExecution/cancelledBy"/></CancelledBy>
+              <Reason><xsl:value-of select="cancellation/cancellationExecution/cancelReason"/></Reason>
+            </Item>
+          </xsl:for-each>
+        </CancelledItems>
       </xsl:if>
     </SalesOrder>
   </xsl:template>

@@ -155,7 +155,8 @@ SETTINGS: dict[str, Setting] = {
                 "An imported order that Amazon cancels before Sage despatches it is marked 'CANCELLED ON AMAZON "
                 "<date>: DO NOT SHIP' in its first notes line (earlier notes move down), so pickers see it; false "
                 "leaves it unchanged and only lists it as needing attention. One despatched already fails its "
-                "record (refund or recover) and sends a notice."),
+                "record (refund or recover) and sends a notice. Items Amazon cancels on an order that goes on "
+                "mark their Sage lines the same way (first comment), and the order's notes once."),
         Setting("IMPORT_HELPER_PROCESSES", "1", "(none)",
                 "Helper processes that read and check orders while the import writes to Sage. 0 does it all in "
                 "the task's own process. 1 suits two cores; more helps only with more cores."),

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from amazon_sage.core.sage.order_reader import RecordError, parse_sales_order
+from amazon_sage.core.sage.order_reader import CancelledItem, RecordError, parse_sales_order
 from amazon_sage.core.sage.order_rows import CompanyFacts, OrderRejected, SageOrderRows, build_rows, column_values
 from amazon_sage.core.zynk_results import IMPORT_STAGE
 
@@ -38,6 +38,7 @@ class PreparedOrder:
     errors: list[str] | None = None
     fail_stage: str = IMPORT_STAGE
     cancellation_request: str = ""
+    cancelled_items: tuple[CancelledItem, ...] = ()
 
 
 def record_id(element: Any) -> str:
@@ -61,4 +62,4 @@ def prepare_order(element: Any, facts: CompanyFacts, import_statuses: Collection
     rows.header = column_values(rows.header)
     rows.items = [column_values(item) for item in rows.items]
     return PreparedOrder(WRITE, order.id, order.customer_order_number, order.status, rows=rows,
-                         cancellation_request=order.cancellation_request)
+                         cancellation_request=order.cancellation_request, cancelled_items=order.cancelled_items)

@@ -7,6 +7,9 @@ Per order, in document order:
   (``mark_cancellations``; otherwise flagged *needs attention*), never deleted;
 * CANCELLED and already in Sage, despatched -> fail file: refund or recover it;
 * CANCELLED and not in Sage -> skipped;
+* some items cancelled (``CancelledItems``), order not in Sage -> imported without them, a warning naming them;
+* some items cancelled, order already in Sage -> its lines of those items marked, as a whole cancellation
+  is (:mod:`~amazon_sage.core.sage.cancellations`), or the fail file when a line is despatched;
 * already in Sage (``CUST_ORDER_NUMBER``) -> skipped as a duplicate, with the Sage number;
 * invalid (unknown SKU, wrong totals, ...) -> fail file with every error;
 * otherwise written to Sage -> success file with the Sage order number. Orders go in
@@ -32,7 +35,13 @@ from typing import Any
 
 from amazon_sage.core.counts import PhaseCounts
 from amazon_sage.core.files import append_private
-from amazon_sage.core.sage.cancellations import MARK_PREFIX, despatch_state, mark_cancelled
+from amazon_sage.core.sage.cancellations import (
+    MARK_PREFIX,
+    despatch_state,
+    lines_of,
+    mark_cancelled,
+    mark_lines_cancelled,
+)
 from amazon_sage.core.sage.check_helpers import order_preparer
 from amazon_sage.core.sage.order_checks import FAIL, WRITE, PreparedOrder
 from amazon_sage.core.sage.order_reader import iter_sales_order_elements
@@ -157,9 +166,9 @@ def _import(input_file: Path, facts: Any, connection: Any, files: RecordFiles, j
             if _ready(element, prepared, connection, files, result, import_statuses, mark_cancellations):
                 pending.append((element, prepared))  # detached by the reader, so it stays whole
             if len(pending) >= BATCH:
-                _write_batch(pending, connection, files, journal, result)
+                _write_batch(pending, connection, files, journal, result, mark_cancellations)
         if pending:
-            _write_batch(pending, connection, files, journal, result)
+            _write_batch(pending, connection, files, journal, result, mark_cancellations)
 
 
 def _ready(element: Any, prepared: PreparedOrder, connection: Any, files: RecordFiles, result: ImportResult,
@@ -213,7 +222,7 @@ def _cancelled_in_sage(element: Any, order_id: str, number: int, connection: Any
 
 
 def _write_batch(pending: list[tuple[Any, PreparedOrder]], connection: Any, files: RecordFiles,
-                 journal: _Journal, result: ImportResult) -> None:
+                 journal: _Journal, result: ImportResult, mark_cancellations: bool) -> None:
     """Insert the pending orders (one transaction), then record and report each one."""
     outcome = insert_sales_orders(connection, [prepared.rows for _, prepared in pending])
     for (element, prepared), (number, inserted) in zip(pending, outcome, strict=True):
@@ -227,12 +236,61 @@ def _write_batch(pending: list[tuple[Any, PreparedOrder]], connection: Any, file
             result.attention += 1
             result.cancellation_requests.append((prepared.order_id, number, prepared.cancellation_request))
         if inserted or journal.imported.get(key) == number:
-            files.write("success", element, sales_order_number=number, warnings=prepared.rows.warnings + request,
-                        owned=True)
+            left_out = [f"Cancelled on Amazon before import, so not a line of Sage order {number}: {item.describe()}"
+                        for item in prepared.cancelled_items]
+            files.write("success", element, sales_order_number=number,
+                        warnings=prepared.rows.warnings + left_out + request, owned=True)
             result.imported += 1
+        elif prepared.cancelled_items and _items_cancelled_in_sage(element, prepared, number, connection, files,
+                                                                   result, request, mark=mark_cancellations):
+            pass
         else:
             files.write("skipped", element, stage="Prevent duplicates", sales_order_number=number,
                         warnings=[f"Already in Sage as order {number}; not imported again", *request], owned=True)
             result.skipped += 1
             result.duplicates += 1
     pending.clear()
+
+
+def _items_cancelled_in_sage(element: Any, prepared: PreparedOrder, number: int, connection: Any,
+                             files: RecordFiles, result: ImportResult, request: list[str], *, mark: bool) -> bool:
+    """Items Amazon cancelled on an order Sage holds as ``number``: fail, mark or flag its lines of them.
+
+    False when Sage's order has no line of those items (it went in after they were cancelled): a plain duplicate.
+    """
+    cancelled = {item.sku: item for item in prepared.cancelled_items}
+    lines = lines_of(connection, number, cancelled)
+    if not lines:
+        return False
+    order_id = prepared.order_id
+    despatched = [line for line in lines if line.despatched]
+    errors = [f"Cancelled on Amazon after despatch: refund or recover. {cancelled[line.stock_code].describe()} is "
+              f"line {line.item_number} of Sage order {number}, which shows {line.delivered:g} delivered, "
+              f"{line.on_despatch:g} on a despatch; it has not been changed." for line in despatched]
+    open_lines = [line for line in lines if not line.despatched]
+    warnings = list(request)
+    if open_lines and mark:
+        newly = mark_lines_cancelled(connection, number, [line.item_number for line in open_lines], datetime.now())
+        result.cancelled_marked += int(newly > 0)
+        warnings.append(f"Items cancelled on Amazon before despatch: line(s) "
+                        f"{', '.join(str(line.item_number) for line in open_lines)} of Sage order {number} "
+                        + ("are now marked" if newly else "were already marked")
+                        + f" '{MARK_PREFIX} ...: DO NOT SHIP' in their first comment, the order in its first notes "
+                        "line. Edit the order in Sage once checked (stock allocation is left to Sage): "
+                        + "; ".join(cancelled[line.stock_code].describe() for line in open_lines))
+    elif open_lines:
+        warnings.append(f"Items cancelled on Amazon after the order was imported as Sage order {number}: "
+                        + "; ".join(cancelled[line.stock_code].describe() for line in open_lines)
+                        + ". Review it in Sage: remove or credit them by hand. It has not been changed.")
+        result.attention += 1
+        result.attention_orders.append((order_id, number))
+    if errors:
+        files.write("fail", element, errors=errors, stage="Cancelled after despatch", warnings=warnings, owned=True)
+        result.failed += 1
+        result.failures.append((order_id, errors[0]))
+        result.cancelled_after_despatch.append((order_id, " ".join(errors)))
+    else:
+        stage = "Cancellation marked" if mark else "Needs attention"
+        files.write("skipped", element, stage=stage, sales_order_number=number, warnings=warnings, owned=True)
+        result.skipped += 1
+    return True

@@ -57,6 +57,21 @@ class OrderLine:
     total_tax: Decimal | None = None
 
 
+@dataclass(frozen=True)
+class CancelledItem:
+    """An item Amazon cancelled on an order that goes on (``CancelledItems/Item``): not an order line."""
+
+    sku: str
+    quantity: Decimal
+    cancelled_by: str = ""
+    reason: str = ""
+
+    def describe(self) -> str:
+        """``MUG-RED-01 x2 (by BUYER: NO_LONGER_NEEDED)``: how messages name it."""
+        by = ": ".join(part for part in (self.cancelled_by, self.reason) if part)
+        return f"{self.sku} x{self.quantity:f}" + (f" (by {by})" if by else "")
+
+
 @dataclass
 class SalesOrder:
     id: str
@@ -75,6 +90,7 @@ class SalesOrder:
     payment_ref: str = ""
     bank_account: str = ""
     cancellation_request: str = ""  # "BUYER: <reason>" when the buyer asked Amazon to cancel an open order
+    cancelled_items: tuple[CancelledItem, ...] = ()
 
 
 class _Fields:
@@ -156,6 +172,15 @@ def _line(element: etree._Element, where: str) -> OrderLine:
                      total_net=item.decimal("TotalNet"), total_tax=item.decimal("TotalTax"))
 
 
+def _cancelled_item(element: etree._Element) -> CancelledItem:
+    item = _Fields(element)
+    sku = item.text("Sku")
+    if not sku:
+        raise RecordError("CancelledItems/Item needs its Sku: the import marks the Sage line by it")
+    return CancelledItem(sku=sku, quantity=item.decimal("QtyOrdered") or Decimal(0),
+                         cancelled_by=item.text("CancelledBy"), reason=item.text("Reason"))
+
+
 def parse_sales_order(element: etree._Element) -> SalesOrder:
     """Parse one ``SalesOrder`` element; raise :class:`RecordError` when it is invalid."""
     fields = _Fields(element)
@@ -187,6 +212,7 @@ def parse_sales_order(element: etree._Element) -> SalesOrder:
         payment_ref=text("PaymentRef"),
         bank_account=text("BankAccount"),
         cancellation_request=text("CancellationRequest"),
+        cancelled_items=tuple(_cancelled_item(item) for item in element.iterfind("CancelledItems/Item")),
     )
 
 

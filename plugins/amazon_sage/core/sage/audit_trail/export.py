@@ -204,6 +204,8 @@ class _Export:
                 # This run exported it on an earlier try: it is this run's, so reported as exported again.
                 self.files.write("success", element, warnings=[f"In {entry.file}, for Sage's audit-trail import"])
                 self.result.exported += 1
+            elif order.cancelled_items and entry is not None and self.items_cancelled(element, order, entry):
+                pass
             elif in_sage is not None and not in_sage.deleted:
                 self.duplicate(element, f"Already in Sage as audit-trail transaction {in_sage.header_number}; "
                                         "not exported again")
@@ -222,7 +224,10 @@ class _Export:
                 for line in invoice.lines:
                     self.writer.write(line)
                 self.in_this_file.add(order.customer_order_number)
-                self.files.write("success", element, warnings=[f"In {self.file_name}, for Sage's audit-trail import"])
+                self.files.write("success", element, warnings=[
+                    f"In {self.file_name}, for Sage's audit-trail import",
+                    *(f"Cancelled on Amazon before export, so not on the invoice: {item.describe()}"
+                      for item in order.cancelled_items)])
                 self.result.exported += 1
             else:  # another export reserved it since the look-up: it is that export's
                 self.duplicate(element, "Exported by another run at the same time; not exported again")
@@ -243,6 +248,29 @@ class _Export:
         else:
             self.duplicate(element, f"Exported in {entry.file} on {entry.exported_at:%d/%m/%Y %H:%M} UTC, which "
                                     "Sage has not imported yet; not exported again")
+
+    def items_cancelled(self, element: Any, order: SalesOrder, entry: LedgerEntry) -> bool:
+        """Items Amazon cancelled after the order's invoice was exported: flag the credit it needs.
+
+        The ledger keeps the exported gross, so the invoice built now (without the cancelled items) tells
+        whether they were in it; False when they were not (cancelled before the export: a plain duplicate).
+        """
+        invoice = self.invoice(element, order)
+        if invoice is None:
+            return True  # failed, with its reasons
+        if invoice.gross >= entry.gross:
+            return False
+        items = "; ".join(item.describe() for item in order.cancelled_items)
+        where = (f"posted to Sage as audit-trail transaction {entry.header_number}" if entry.state == CONFIRMED
+                 else f"exported in {entry.file}")
+        self.skip(element, ATTENTION_STAGE,
+                  f"Items cancelled on Amazon after the order was {where}: {items}. Its invoice is "
+                  f"{entry.gross:.2f}, the order is now {invoice.gross:.2f}: raise a credit note (SC) for "
+                  f"{entry.gross - invoice.gross:.2f} in Sage"
+                  + ("" if entry.state == CONFIRMED else ", or change that file's lines before importing it") + ".")
+        self.result.attention += 1
+        self.result.attention_orders.append((order.id, items))
+        return True
 
     def cancelled(self, element: Any, order: SalesOrder, in_sage: HeldTransaction | None,
                   entry: LedgerEntry | None) -> None:
