@@ -15,7 +15,13 @@ import pytest
 from lxml import etree
 
 from amazon_sage import settings
-from amazon_sage.core.marketplaces import MarketplaceError, account_table, parse_marketplaces, tax_table
+from amazon_sage.core.marketplaces import (
+    MarketplaceError,
+    account_table,
+    chosen_marketplaces,
+    parse_marketplaces,
+    tax_table,
+)
 from amazon_sage.core.sage.order_import import import_sales_orders
 from amazon_sage.hooks.sage50 import Sage50Hook
 from amazon_sage.hooks.selling_partner import SellingPartnerHook
@@ -131,6 +137,38 @@ def test_one_search_covers_every_marketplace_of_the_connection(monkeypatch, prod
         calls = server.sandbox.state.calls["searchOrders"]
     found = {o["salesChannel"]["marketplaceName"] for page in pages for o in page["orders"]}
     assert found == {"Amazon.co.uk", "Amazon.de", "Amazon.fr"} and calls == len(pages)
+
+
+def test_a_run_may_take_some_of_the_connections_marketplaces(monkeypatch, product_env, company,
+                                                             airflow_db) -> None:
+    from airflow.models.variable import Variable
+
+    from amazon_sage.core.orders.last_window import VARIABLE
+    from sandbox.airflow_env import sp_api_connection
+    from tests.helpers import parse_dags, run_dag
+
+    configured = parse_marketplaces("UK,DE,FR")
+    assert chosen_marketplaces(configured, []) == configured
+    assert [m.code for m in chosen_marketplaces(configured, ["fr", "DE", "A13V1IB3VIYZZH"])] == ["FR", "DE"]
+    with pytest.raises(MarketplaceError, match=r"SE is not one of the connection's marketplaces \(UK, DE, FR\)"):
+        chosen_marketplaces(configured, ["SE"])
+    monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_ACCOUNTS", "EUR=AMAZONEU")
+    monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_TAX", "DE=T20:19,FR=T21:20")
+    monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
+    orders = generate_orders(60, ORDERS_START, marketplaces=("UK", "DE", "FR"))
+    Variable.delete(VARIABLE)  # other tests' runs in this Airflow home may have moved it
+    with SandboxServer(Sandbox(orders)) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT",
+                           sp_api_connection(server.url, "Atzr|some-markets", marketplace="UK,DE,FR"))
+        run, states = run_dag(parse_dags()["amazon_orders_to_sage"], run_conf={
+            "download_from": "2026-11-15T00:00:00Z", "download_to": "2026-11-30T00:00:00Z", "marketplaces": ["DE"]})
+    assert run.state == "success", states
+    german = {o["orderId"] for o in latest_versions(orders) if o["salesChannel"]["marketplaceId"] == "A1PA6795UKMFR9"}
+    in_sage = {r["CUST_ORDER_NUMBER"] for r in sage_rows(company, "SELECT CUST_ORDER_NUMBER FROM SALES_ORDER")}
+    assert in_sage and in_sage <= german and len(german) < len(latest_versions(orders))  # Amazon sent Germany's only
+    window = run.get_task_instance("download_orders").xcom_pull(task_ids="download_orders", key="window")
+    assert window["marketplaces"] == ["DE"] and window["allMarketplaces"] is False
+    assert Variable.get(VARIABLE, default_var=None) is None  # the UK's and France's orders of that window are still due
 
 
 def test_marketplace_settings_are_checked_with_a_clear_error(monkeypatch) -> None:

@@ -58,6 +58,9 @@ def test_the_rolling_download_from_only_moves_forward() -> None:
     assert advanced("2026-12-02T00:00:00Z", window) is None  # a backfill of older days leaves it alone
     assert advanced("not a date", window) == "2026-12-01T11:57:50Z"
     assert advanced("2026-11-30T00:00:00Z", None) is None
+    # A run of some marketplaces only leaves the others' orders of its window still to download.
+    assert advanced("2026-11-30T00:00:00Z", {**window, "allMarketplaces": False}) is None
+    assert advanced("2026-11-30T00:00:00Z", {**window, "allMarketplaces": True}) == "2026-12-01T11:57:50Z"
 
 
 def test_notes_name_the_failed_records_and_how_many() -> None:
@@ -93,3 +96,8 @@ def test_the_trigger_form_speaks_the_seller_s_words(airflow_db) -> None:
     assert statuses["type"] == "array" and statuses["examples"] == statuses["items"]["enum"]
     assert set(statuses["examples"]) >= {"UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED", "PENDING", "CANCELLED"}
     assert statuses["values_display"]["PARTIALLY_SHIPPED"] == "Partially shipped"
+    marketplaces = dag.params.get_param("marketplaces")
+    assert marketplaces.value == [] and "every marketplace of the Amazon connection" in marketplaces.description
+    assert marketplaces.schema["examples"] == marketplaces.schema["items"]["enum"]
+    assert {"UK", "DE", "FR", "SE", "PL"} <= set(marketplaces.schema["examples"])
+    assert marketplaces.schema["values_display"]["DE"] == "Amazon.de (DE, EUR)"

@@ -84,6 +84,30 @@ def parse_marketplaces(value: str) -> list[Marketplace]:
     return chosen
 
 
+def form_label(found: Marketplace) -> str:
+    """How a trigger form names a marketplace: ``Amazon.de (DE, EUR)``."""
+    return f"{found.name} ({found.code}, {found.currency})"
+
+
+def chosen_marketplaces(configured: list[Marketplace], wanted: list[str]) -> list[Marketplace]:
+    """The run's marketplaces: those of ``wanted`` (codes or ids), or all ``configured`` when none is wanted.
+
+    Raises :class:`MarketplaceError` for one the connection does not serve, naming those it does.
+    """
+    if not wanted:
+        return list(configured)
+    chosen: list[Marketplace] = []
+    for code in wanted:
+        found = marketplace(code)
+        if found not in configured:
+            raise MarketplaceError(f"{found.code} is not one of the connection's marketplaces "
+                                   f"({', '.join(m.code for m in configured)}): choose from those, or add it to the "
+                                   "connection's marketplace extra")
+        if found not in chosen:
+            chosen.append(found)
+    return chosen
+
+
 def _pairs(value: str, what: str) -> list[tuple[str, str]]:
     pairs = []
     for part in value.split(","):

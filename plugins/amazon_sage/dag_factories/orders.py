@@ -7,6 +7,7 @@ from datetime import timedelta
 from airflow.sdk import DAG, Param
 
 from amazon_sage import settings
+from amazon_sage.core.marketplaces import MARKETPLACES, form_label
 from amazon_sage.dag_factories.defaults import dag_arguments
 from amazon_sage.operators.archive import ArchiveWorkflowDataOperator
 from amazon_sage.operators.auto_mapper import AutoMapperOperator
@@ -122,6 +123,14 @@ def orders_dag() -> DAG:
                             "with WATCH_CANCELLATIONS on, cancelled ones are downloaded anyway, so a cancellation "
                             "of an order already in Sage is reported.",
                 items={"type": "string", "enum": STATUSES}, examples=STATUSES, values_display=STATUS_LABELS),
+            "marketplaces": Param(
+                [], type="array", title="Marketplaces",
+                description="Download orders from these marketplaces only. None chosen: every marketplace of the "
+                            "Amazon connection (its marketplace extra), as scheduled runs do. A run for only some "
+                            "of them leaves the rolling Download From where it is, so the next run still covers "
+                            "the others.",
+                items={"type": "string", "enum": list(MARKETPLACES)}, examples=list(MARKETPLACES),
+                values_display={code: form_label(m) for code, m in MARKETPLACES.items()}),
         },
     ) as dag:
         download = AmazonDownloadOrdersOperator(
@@ -132,6 +141,7 @@ def orders_dag() -> DAG:
             download_from="{{ params.download_from }}",
             download_to="{{ params.download_to }}",
             order_statuses="{{ params.order_statuses }}",
+            marketplaces="{{ params.marketplaces }}",
         )
         download >> orders_into_sage("download_orders")
     return dag

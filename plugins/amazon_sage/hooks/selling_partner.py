@@ -236,8 +236,11 @@ class SellingPartnerHook(BaseHook):
 
     def search_orders(self, *, last_updated_after: str, last_updated_before: str,
                       fulfillment_statuses: list[str], fulfilled_by: list[str] | None = None,
-                      included_data: list[str] | None = None) -> Iterator[dict[str, Any]]:
+                      included_data: list[str] | None = None,
+                      marketplace_ids: list[str] | None = None) -> Iterator[dict[str, Any]]:
         """Yield every page of ``searchOrders`` for the window, following ``nextToken``.
+
+        ``marketplace_ids`` narrows the call to some of the connection's marketplaces (default: all).
 
         Each page is fetched with the same filters plus ``paginationToken`` and retried as a
         whole, so a retried page is neither lost nor doubled.
@@ -249,7 +252,7 @@ class SellingPartnerHook(BaseHook):
             "lastUpdatedAfter": last_updated_after,
             "lastUpdatedBefore": last_updated_before,
             "fulfillmentStatuses": ",".join(fulfillment_statuses),
-            "marketplaceIds": ",".join(m.marketplace_id for m in self.marketplaces),
+            "marketplaceIds": ",".join(marketplace_ids or [m.marketplace_id for m in self.marketplaces]),
             "includedData": ",".join(included_data or ORDERS_INCLUDED_DATA),
             "maxResultsPerPage": 100,
         }

@@ -11,6 +11,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from amazon_sage import settings
 from amazon_sage.core.counts import PhaseCounts
+from amazon_sage.core.marketplaces import MarketplaceError, chosen_marketplaces
 from amazon_sage.core.orders.last_window import VARIABLE, WINDOW_KEY
 from amazon_sage.operators.run_context import as_list, push_counts, run_folder_of
 
@@ -45,16 +46,21 @@ class AmazonDownloadOrdersOperator(BaseOperator):
     minutes (:mod:`amazon_sage.core.orders.download_window`); ``download_from``/``download_to``
     win over both. The window goes to XCom key ``window``. Statuses are the ones imported, plus
     CANCELLED when ``watch_cancellations`` so that a later cancellation is reported.
+    ``marketplaces`` (codes) narrows the download to some of the connection's marketplaces; such a
+    run's window says so (``allMarketplaces`` false), and the rolling Download From does not move
+    on for it, so the next run without a window still covers the others.
     Returns the path of ``amazon_orders.xml``; counts go to XCom key ``counts``.
     """
 
-    template_fields: Sequence[str] = ("download_from", "download_to", "order_statuses")
+    template_fields: Sequence[str] = ("download_from", "download_to", "order_statuses", "marketplaces")
     ui_color = "#ff9900"
 
     def __init__(self, *, sp_api_conn_id: str | None = None, download_from: Any = None, download_to: Any = None,
                  order_statuses: Any = None, watch_cancellations: bool | None = None,
-                 export_date: str | None = None, overlap_minutes: int | None = None, **kwargs: Any) -> None:
+                 export_date: str | None = None, overlap_minutes: int | None = None, marketplaces: Any = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.marketplaces = marketplaces
         self.sp_api_conn_id = sp_api_conn_id
         self.download_from = download_from
         self.download_to = download_to
@@ -95,15 +101,27 @@ class AmazonDownloadOrdersOperator(BaseOperator):
         self.log.info("Downloading orders updated %s to %s (from %s) with statuses %s", *window.iso().values(),
                       window.basis, statuses)
         hook = SellingPartnerHook(self.sp_api_conn_id)
+        configured = hook.marketplaces
+        try:
+            chosen = chosen_marketplaces(configured, as_list(self.marketplaces))
+        except MarketplaceError as exc:
+            raise AirflowException(f"Marketplaces to download: {exc}.") from None
+        everywhere = len(chosen) == len(configured)
+        if not everywhere:
+            self.log.info("This run downloads %s only, of the connection's %s: the rolling Download From stays "
+                          "where it is, so the next run without a window still covers the others",
+                          ", ".join(m.code for m in chosen), ", ".join(m.code for m in configured))
         output = run_folder_of(context) / OUTPUT_FILE
         export_date = parse_instant(self.export_date if self.export_date is not None else settings.get("EXPORT_DATE"))
         pages = hook.search_orders(last_updated_after=window.iso()["lastUpdatedAfter"],
                                    last_updated_before=window.iso()["lastUpdatedBefore"],
-                                   fulfillment_statuses=statuses, fulfilled_by=settings.orders_fulfilled_by())
+                                   fulfillment_statuses=statuses, fulfilled_by=settings.orders_fulfilled_by(),
+                                   marketplace_ids=[m.marketplace_id for m in chosen])
         counts = write_orders_xml(pages, output, window={**window.iso(), "sellerId": hook.seller_id},
                                   export_date=export_date,
                                   fba_only_when_shipped=settings.get_bool("FBA_ONLY_WHEN_SHIPPED"))
-        context["ti"].xcom_push(key=WINDOW_KEY, value=window.iso())  # the run's window, for the next manual run
+        context["ti"].xcom_push(key=WINDOW_KEY, value={  # the run's window, for the next manual run
+            **window.iso(), "marketplaces": [m.code for m in chosen], "allMarketplaces": everywhere})
         push_counts(context, PhaseCounts(counts.received, counts.written,
                                          skipped=counts.before_export_date + counts.repeated + counts.fba_not_shipped,
                                          details={"pages": counts.pages, "fba_not_shipped": counts.fba_not_shipped}))

@@ -26,9 +26,13 @@ def _instant(text: str) -> datetime:
 
 
 def advanced(current: str | None, window: Mapping[str, Any] | None) -> str | None:
-    """The Variable's new value after a successful run with ``window``; None when it stays as it is."""
+    """The Variable's new value after a successful run with ``window``; None when it stays as it is.
+
+    A window of some of the connection's marketplaces only (``allMarketplaces`` false) leaves it: the
+    others' orders of that window are still to download.
+    """
     end = (window or {}).get("lastUpdatedBefore")
-    if not end:
+    if not end or (window or {}).get("allMarketplaces") is False:
         return None
     if current:
         try:
