@@ -32,6 +32,10 @@ CURRENCIES = [(1, "GBP", "£", "Pound Sterling", 0, 1, 1.0, "Pounds", "Pence"),
               (3, "USD", "$", "US Dollar", 0, 0, 1.27, "Dollars", "Cents"),
               (4, "SEK", "kr", "Swedish Krona", 0, 0, 13.25, "Kronor", "Ore"),
               (5, "PLN", "zł", "Polish Zloty", 0, 0, 5.0, "Zlotys", "Groszy")]
+# Price lists a seller might keep for Amazon: Germany's with static prices in EUR (net), France's recalculated by Sage.
+PRICE_LISTS = [("AMZDE", "Amazon.de prices (EUR)", 2, 1), ("AMZFR", "Amazon.fr prices (EUR, calculated)", 2, 0)]
+LIST_PRICES = [("AMZDE", "MUG-RED-01", 11.5), ("AMZDE", "TEAPOT-CAST-1L", 33.6134),
+               ("AMZDE", "KETTLE-GOOSENECK-08", 0.0), ("AMZFR", "MUG-RED-01", 11.0)]
 # A Sage customer account has one currency, so each currency sold in has its own Amazon account.
 FOREIGN_ACCOUNTS = [("AMAZONEU", "Amazon EU customers (EUR)", 2), ("AMAZONSE", "Amazon Sweden customers (SEK)", 4),
                     ("AMAZONPL", "Amazon Poland customers (PLN)", 5)]
@@ -80,6 +84,13 @@ def create_company(path: Path) -> Path:
         cursor.executemany("INSERT INTO NOMINAL_LEDGER (ACCOUNT_REF, NAME, ACCOUNT_TYPE, BALANCE, INACTIVE_FLAG, "
                            "RECORD_CREATE_DATE, RECORD_MODIFY_DATE, RECORD_DELETED) VALUES (?, ?, 0, 0, 0, ?, ?, 0)",
                            [(code, name, CREATED, CREATED) for code, name in NOMINAL_CODES])
+        cursor.executemany("INSERT INTO PRICE_LIST (TYPE, PRICING_REF, NAME, CURRENCY, HAS_STATIC_PRICES, "
+                           "RECORD_CREATE_DATE, RECORD_MODIFY_DATE, RECORD_DELETED) VALUES ('P', ?, ?, ?, ?, ?, ?, 0)",
+                           [(*price_list, CREATED, CREATED) for price_list in PRICE_LISTS])
+        cursor.executemany("INSERT INTO PRICE (TYPE, PRICING_REF, STOCK_CODE, CALC_METHOD, CALC_VALUE, STORED_PRICE, "
+                           "RECORD_CREATE_DATE, RECORD_MODIFY_DATE, RECORD_DELETED) "
+                           "VALUES ('P', ?, ?, 0, ?, ?, ?, ?, 0)",
+                           [(ref, code, price, price, CREATED, CREATED) for ref, code, price in LIST_PRICES])
         for number, product in enumerate((p for p in CATALOGUE if p.in_sage), 1):
             net = float((product.price / Decimal("1.2")).quantize(NET_PLACES, rounding=ROUND_HALF_UP))
             cursor.execute(

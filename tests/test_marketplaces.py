@@ -353,6 +353,76 @@ def test_prices_reach_each_marketplace_in_its_currency_to_the_minor_unit(product
     assert sum("No exchange rate for SEK in Sage's currency table" in reason for reason in failed) == len(priced)
 
 
+def test_a_marketplace_may_take_its_prices_from_a_sage_price_list(product_env, airflow_db, company,
+                                                                  monkeypatch) -> None:
+    from sandbox.airflow_env import sp_api_connection
+    from tests.helpers import archived_zip, parse_dags
+
+    monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
+    monkeypatch.setenv("AMAZON_SAGE_FEED_POLL_SECONDS", "0.1")
+    monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_TAX", "DE=T20:19,FR=T21:20")
+    monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_PRICE_LISTS", "DE=AMZDE,FR=amzfr")
+    lists = {(r["PRICING_REF"], r["STOCK_CODE"]): Decimal(repr(r["STORED_PRICE"])) for r in sage_rows(
+        company, "SELECT PRICING_REF, STOCK_CODE, STORED_PRICE FROM PRICE WHERE TYPE = 'P'")}
+    rates = _rates(company)
+    with SandboxServer(Sandbox([])) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT",
+                           sp_api_connection(server.url, "Atzr|price-lists", marketplace="UK,DE,FR"))
+        run = parse_dags()["sage_stock_to_amazon_prices"].test(run_conf={"export_mode": "All"})
+        listings = server.sandbox.feeds_state.listings
+    assert run.state == "success"
+    germany, france, uk = "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1F83G8C2ARO7P"
+    # Germany's static list, in EUR like Amazon.de: its net price plus German VAT, no conversion, one rounding.
+    assert listings["MUG-RED-01"].prices[germany] == ("EUR", _pennies(lists["AMZDE", "MUG-RED-01"] * Decimal("1.19")))
+    assert listings["TEAPOT-CAST-1L"].prices[germany] == ("EUR", Decimal("40.00"))  # 33.6134 x 1.19 = 39.99995
+    checked = 0
+    for row in sage_rows(company, "SELECT STOCK_CODE, SALES_PRICE FROM STOCK WHERE SALES_PRICE > 0"):
+        sku, net = row["STOCK_CODE"], Decimal(str(row["SALES_PRICE"]))
+        if sku not in listings:
+            continue
+        assert listings[sku].prices[uk] == ("GBP", _pennies(net * Decimal("1.2")))  # no list for the UK
+        if ("AMZDE", sku) not in lists:  # not on Germany's list: the product's own price, as Sage prices it
+            assert listings[sku].prices[germany] == ("EUR", _pennies(net * Decimal("1.19") * rates["EUR"]))
+            checked += 1
+        if ("AMZFR", sku) not in lists:
+            assert listings[sku].prices[france] == ("EUR", _pennies(net * Decimal("1.20") * rates["EUR"]))
+    assert checked > 3
+    assert germany not in listings["KETTLE-GOOSENECK-08"].prices  # its list price is 0: never sent
+    assert france not in listings["MUG-RED-01"].prices  # France's list is recalculated by Sage: never guessed
+    uri = run.get_task_instance("archive_workflow_data").xcom_pull(task_ids="archive_workflow_data")
+    with archived_zip(Path(uri)) as opened:
+        failed = {p.findtext("Sku"): " ".join(p.xpath("Errors/Error/Description/text()"))
+                  for p in etree.fromstring(opened.read("amazon_prices_fail.xml")).iter("Product")}
+    assert "Price 0.0 in price list AMZDE is not above zero" in failed["KETTLE-GOOSENECK-08"]
+    assert "Sage recalculates the prices of price list AMZFR" in failed["MUG-RED-01"]
+
+
+def test_a_price_list_in_another_currency_converts_at_sages_rates_and_a_missing_list_is_named(company) -> None:
+    import pyodbc
+
+    from amazon_sage.core.feeds.marketplace_prices import PriceMarket, marketplace_price
+    from amazon_sage.core.sage.price_lists import PriceListError, read_price_lists
+    from sandbox.sample_company import odbc_connection_string
+
+    connection = pyodbc.connect(odbc_connection_string(company))
+    try:
+        lists = read_price_lists(connection, ["amzde"])
+        with pytest.raises(PriceListError, match="Sage has no price list NOPE"):
+            read_price_lists(connection, ["AMZDE", "NOPE"])
+    finally:
+        connection.close()
+    assert lists["AMZDE"].currency == "EUR" and lists["AMZDE"].static
+    sweden = PriceMarket("A2NODRKZP88ZB9", "SEK", Decimal(25), Decimal("13.25"), price_list=lists["AMZDE"],
+                         list_rate=Decimal("1.17"))
+    price, error = marketplace_price("9.99", sweden, base_vat_rate=Decimal(20), includes_tax=False, sku="MUG-RED-01")
+    assert error is None and price == _pennies(Decimal("11.5") * Decimal("1.25") * Decimal("13.25") / Decimal("1.17"))
+    own, _ = marketplace_price("9.99", sweden, base_vat_rate=Decimal(20), includes_tax=False, sku="TOWEL-LINEN-2")
+    assert own == _pennies(Decimal("9.99") * Decimal("1.25") * Decimal("13.25"))  # not on the list
+    no_rate = PriceMarket("A2NODRKZP88ZB9", "SEK", Decimal(25), Decimal("13.25"), price_list=lists["AMZDE"])
+    assert "No exchange rate between EUR (price list AMZDE) and SEK" in marketplace_price(
+        "9.99", no_rate, base_vat_rate=Decimal(20), includes_tax=False, sku="MUG-RED-01")[1]
+
+
 def test_fba_skus_get_no_seller_fulfilled_quantity(product_env, airflow_db, company, sandbox_server,
                                                    monkeypatch) -> None:
     from tests.helpers import archived_zip, parse_dags

@@ -134,6 +134,11 @@ SETTINGS: dict[str, Setting] = {
         Setting("MARKETPLACE_TAX", "", "Mapping parameters TaxCode/TaxRate per marketplace",
                 "Sage tax code and VAT rate per marketplace, e.g. DE=T20:19,FR=T21:20,IE=T22:23 (VAT is split from "
                 "the VAT-inclusive price at that rate). Marketplaces not listed take TAX_CODE and TAX_RATE."),
+        Setting("MARKETPLACE_PRICE_LISTS", "", "(none)",
+                "Sage price list (its reference) per marketplace for the prices feed, e.g. DE=AMZDE,FR=AMZFR. A "
+                "product on the list takes the list's net price, in the list's currency, plus the marketplace's "
+                "VAT, converted at Sage's rates; a product not on it takes its own sales price. Only lists whose "
+                "prices remain static (Sage's setting) are used; others' prices go to the fail file."),
         Setting("TAX_RATE", "20", "Mapping parameter TaxRate", "VAT rate (%) used to net VAT-inclusive prices."),
         Setting("NOMINAL_CODE", "4000", "Mapping parameter NominalCode (5000)", "Sales nominal code of item lines."),
         Setting("CARRIAGE_CODE", "CARRIAGE", "Mapping parameter CarriageCode", "Sku written on the carriage line."),

@@ -136,6 +136,16 @@ def account_table(value: str) -> dict[str, str]:
     return table
 
 
+def price_list_table(value: str) -> dict[str, str]:
+    """``DE=AMZDE,FR=AMZFR`` -> ``{marketplace id: Sage price list reference (PRICING_REF)}``."""
+    table: dict[str, str] = {}
+    for key, reference in _pairs(value, "marketplace price lists"):
+        if len(reference) > 8:
+            raise MarketplaceError(f"marketplace price lists: {reference!r} is longer than Sage's 8 characters")
+        table[marketplace(key).marketplace_id] = reference.upper()
+    return table
+
+
 def tax_table(value: str) -> dict[str, tuple[int, str]]:
     """``DE=T20:19,FR=T21:20`` -> ``{marketplace id: (tax code number, VAT rate)}``."""
     from decimal import Decimal, InvalidOperation

@@ -36,27 +36,42 @@ class Sage50ExportStockRecordsOperator(BaseOperator):
         self.sp_api_conn_id = sp_api_conn_id
 
     def _pricing(self, connection: Any) -> Any:
-        """Prices per marketplace when the Amazon connection lists several marketplaces, else None."""
+        """Prices per marketplace when the Amazon connection lists several marketplaces, or a marketplace takes
+        its prices from a Sage price list; else None (the prices mapping prices the one marketplace itself)."""
         from decimal import Decimal
 
         from amazon_sage.core.feeds.marketplace_prices import PriceMarket
-        from amazon_sage.core.marketplaces import tax_table
+        from amazon_sage.core.marketplaces import MarketplaceError, price_list_table, tax_table
+        from amazon_sage.core.sage.price_lists import PriceListError, read_price_lists
         from amazon_sage.core.sage.stock_export import MarketplacePricing, read_exchange_rates
         from amazon_sage.hooks.selling_partner import SellingPartnerHook
 
         if not self.marketplace_prices:
             return None
         markets = SellingPartnerHook(self.sp_api_conn_id).marketplaces
-        if len(markets) < 2:
+        try:
+            list_refs = price_list_table(settings.get("MARKETPLACE_PRICE_LISTS"))
+        except MarketplaceError as exc:
+            raise AirflowException(f"{settings.SETTINGS['MARKETPLACE_PRICE_LISTS'].env_var}: {exc}.") from None
+        if len(markets) < 2 and not list_refs:
             return None
+        try:
+            price_lists = read_price_lists(connection, list_refs.values())
+        except PriceListError as exc:
+            raise AirflowException(f"{exc}.") from None
         rates = read_exchange_rates(connection)
         taxes = tax_table(settings.get("MARKETPLACE_TAX"))
         base_vat = Decimal(settings.get("TAX_RATE"))
-        return MarketplacePricing(
-            markets=[PriceMarket(m.marketplace_id, m.currency,
-                                 Decimal(taxes[m.marketplace_id][1]) if m.marketplace_id in taxes else base_vat,
-                                 rates.get(m.currency)) for m in markets],
-            base_vat_rate=base_vat, includes_tax=settings.get_bool("SALE_PRICE_INCLUDES_TAX"))
+        priced = []
+        for m in markets:
+            price_list = price_lists.get(list_refs.get(m.marketplace_id, ""))
+            priced.append(PriceMarket(
+                m.marketplace_id, m.currency,
+                Decimal(taxes[m.marketplace_id][1]) if m.marketplace_id in taxes else base_vat,
+                rates.get(m.currency), price_list=price_list,
+                list_rate=rates.get(price_list.currency) if price_list else None))
+        return MarketplacePricing(markets=priced, base_vat_rate=base_vat,
+                                  includes_tax=settings.get_bool("SALE_PRICE_INCLUDES_TAX"))
 
     def execute(self, context: Any) -> str:
         import pyodbc

@@ -104,7 +104,7 @@ def _marketplace_prices(product: etree._Element, pricing: MarketplacePricing) ->
     prices = etree.SubElement(product, "MarketplacePrices")
     for market in pricing.markets:
         price, error = marketplace_price(sale_price, market, base_vat_rate=pricing.base_vat_rate,
-                                         includes_tax=pricing.includes_tax)
+                                         includes_tax=pricing.includes_tax, sku=product.findtext("Sku") or "")
         element = etree.SubElement(prices, "Price", MarketplaceId=market.marketplace_id, Currency=market.currency)
         if error:
             element.set("Error", error)
