@@ -42,6 +42,8 @@ def test_an_erasure_by_e_mail_finds_the_buyers_orders_in_archives_and_run_folder
     later[1]["buyer"]["buyerEmail"] = email
     failed = private_dir(tmp_path / "work" / DAG / "failed")
     mapped_orders(failed, versions=later)
+    skipped = failed / "zynk_orders_skipped.xml"  # none of the buyer's records: left byte for byte
+    skipped.write_text("<Company><SalesOrders/></Company>")
     scratch = private_dir(tmp_path / "work" / DAG / ".archive-killed")  # a killed archive task's leftover
     monkeypatch.setenv("AMAZON_SAGE_WORK_ROOT", str(tmp_path / "work"))
 
@@ -60,7 +62,9 @@ def test_an_erasure_by_e_mail_finds_the_buyers_orders_in_archives_and_run_folder
     assert buyer["orderId"].encode() in restored and later[1]["orderId"].encode() in _contents(failed)
     assert all(o["orderId"].encode() in restored for o in orders)  # the whole archive lost buyer data, not its orders
     assert all(o["buyer"]["buyerEmail"].encode() in _contents(failed) for o in later if o is not later[1])
-    assert Path(untouched).read_bytes() == before
+    assert Path(untouched).read_bytes() == before and skipped.read_text() == "<Company><SalesOrders/></Company>"
+    assert sorted(p.name for p in failed.iterdir()) == ["amazon_orders.xml", "zynk_orders.xml",
+                                                         "zynk_orders_skipped.xml"]  # no partial file left
 
     assert archives_cli(["--destination", str(store.root), "erase", "nobody@marketplace.amazon.co.uk"]) == 0
     assert capsys.readouterr().out.splitlines() == ["orders of nobody@marketplace.amazon.co.uk: none found", said[2]]

@@ -67,11 +67,15 @@ def redact_folder(folder: Path, chosen: Chooser) -> tuple[dict[Path, set[str]], 
     for path in files_of(folder):
         if not ORDER_FILES.match(path.name):
             continue
-        removed = redact_file(path, path, chosen)
+        rewritten = path.with_name(f".{path.name}.redacted")  # private (atomic_output), beside it, then renamed over it
+        removed = redact_file(path, rewritten, chosen)
+        if removed:
+            rewritten.replace(path)
+            changed[path] = removed
+            continue
+        rewritten.unlink(missing_ok=True)  # nothing of the buyer's in it: the file stays byte for byte as it was
         if removed is None:
             unreadable.append(path)
-        elif removed:
-            changed[path] = removed
     return changed, unreadable
 
 

@@ -144,9 +144,8 @@ def redact_file(source: Path, target: Path, chosen: Chooser = None) -> set[str] 
     """Write ``source`` to ``target`` without buyer PII; return the values removed (empty for files without any).
 
     With ``chosen``, only the records (``<Order>``, ``<SalesOrder>``) it returns true for lose their
-    buyer data, and the others are written as they were. ``target`` may be ``source`` (the file is
-    replaced atomically once rewritten). Returns None, writing nothing, for an order file that is not
-    well-formed: it may hold buyer data that cannot be found in it, so it is not kept.
+    buyer data, and the others are written as they were. Returns None, writing nothing, for an order
+    file that is not well-formed: it may hold buyer data that cannot be found in it, so it is not kept.
     """
     if ORDER_FILES.match(source.name):
         try:
@@ -154,9 +153,7 @@ def redact_file(source: Path, target: Path, chosen: Chooser = None) -> set[str] 
             if depth is not None:
                 return _rewrite_xml(source, target, depth, chosen)
         except XmlFileError:
-            if target != source:
-                target.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
             return None
-    if target != source:
-        shutil.copyfile(source, target)
+    shutil.copyfile(source, target)
     return set()
