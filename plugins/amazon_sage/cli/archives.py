@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
 def _erase(store: ArchiveStore, buyer: str) -> int:
     """Erase the buyer named by an order id or (anything with an ``@``) an e-mail; print each change."""
     by_email = "@" in buyer
-    for line in erase_buyer(store, settings.work_root(), archive_keyring, order_id="" if by_email else buyer,
-                            email=buyer if by_email else ""):
+    lines = erase_buyer(store, settings.work_root(), archive_keyring, order_id="" if by_email else buyer,
+                        email=buyer if by_email else "")
+    for line in lines or [f"nothing to change: no archive or run folder holds buyer data of {buyer}"]:
         print(line)
     return 0
 
