@@ -44,6 +44,10 @@ def test_an_erasure_by_e_mail_finds_the_buyers_orders_in_archives_and_run_folder
     mapped_orders(failed, versions=later)
     skipped = failed / "zynk_orders_skipped.xml"  # none of the buyer's records: left byte for byte
     skipped.write_text("<Company><SalesOrders/></Company>")
+    broken = failed / "zynk_orders_fail.xml"  # cut short: the buyer's records cannot be found in it
+    broken.write_text("<Company><SalesOrders><SalesOrder>")
+    notes = failed / "operator_notes.txt"  # a file the product does not write, naming the buyer
+    notes.write_text(f"rang {email} about the failed import")
     scratch = private_dir(tmp_path / "work" / DAG / ".archive-killed")  # a killed archive task's leftover
     monkeypatch.setenv("AMAZON_SAGE_WORK_ROOT", str(tmp_path / "work"))
 
@@ -54,7 +58,12 @@ def test_an_erasure_by_e_mail_finds_the_buyers_orders_in_archives_and_run_folder
                     f"not changed: {scratch} is the scratch folder of a killed archive task and may hold a run's "
                     "files as a plain zip: delete it (no archive task of its DAG may be running)",
                     f"removed buyer data from {failed / 'amazon_orders.xml'}",
-                    f"removed buyer data from {failed / 'zynk_orders.xml'}"]
+                    f"removed buyer data from {failed / 'zynk_orders.xml'}",
+                    f"not changed: {broken} is not well-formed XML, so the buyer's records cannot be found in it: "
+                    "delete it or the run's folder",
+                    f"not changed: {notes} still holds a value removed from the buyer's records: delete it or the "
+                    "run's folder"]
+    notes.unlink()  # as the line says
     restored = _contents(restore_archive(store, DAG, Path(archived).name, tmp_path / "restored", archive_keyring))
     address = buyer["recipient"]["deliveryAddress"]
     for value in (email, buyer["buyer"]["buyerName"], address["addressLine1"], address["phone"]):
@@ -63,11 +72,13 @@ def test_an_erasure_by_e_mail_finds_the_buyers_orders_in_archives_and_run_folder
     assert all(o["orderId"].encode() in restored for o in orders)  # the whole archive lost buyer data, not its orders
     assert all(o["buyer"]["buyerEmail"].encode() in _contents(failed) for o in later if o is not later[1])
     assert Path(untouched).read_bytes() == before and skipped.read_text() == "<Company><SalesOrders/></Company>"
-    assert sorted(p.name for p in failed.iterdir()) == ["amazon_orders.xml", "zynk_orders.xml",
+    assert sorted(p.name for p in failed.iterdir()) == ["amazon_orders.xml", "zynk_orders.xml", "zynk_orders_fail.xml",
                                                          "zynk_orders_skipped.xml"]  # no partial file left
+    assert broken.read_text() == "<Company><SalesOrders><SalesOrder>"
 
     assert archives_cli(["--destination", str(store.root), "erase", "nobody@marketplace.amazon.co.uk"]) == 0
-    assert capsys.readouterr().out.splitlines() == ["orders of nobody@marketplace.amazon.co.uk: none found", said[2]]
+    assert capsys.readouterr().out.splitlines() == ["orders of nobody@marketplace.amazon.co.uk: none found", said[2],
+                                                    said[5]]
 
 
 def _aged(folder: Path, days: float) -> Path:
