@@ -244,15 +244,22 @@ def test_an_erasure_request_cleans_every_archive_naming_the_order_now(tmp_path: 
     untouched, _ = archive_run(other, store, keys=KEYS, dag_id=DAG, run_id="other",
                                run_started=_latest(orders) + timedelta(minutes=1))
     before = Path(untouched).read_bytes()
-    waiting = private_dir(tmp_path / "work" / DAG / "failed_run")  # a failed run's files, not archived yet
-    (waiting / "amazon_orders.xml").write_text(f"<Orders><Order><orderId>{order_id}</orderId></Order></Orders>")
+    waiting, waiting_orders = _orders_run(tmp_path, "failed_run", count=6)  # a failed run's files, not archived yet
     monkeypatch.setenv("AMAZON_SAGE_WORK_ROOT", str(tmp_path / "work"))
     monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SAGE_ARCHIVE_KEY", archive_key_connection(f"{NEW},{OLD}"))
     assert archives_cli(["--destination", str(root), "erase", order_id]) == 0  # however young the archive
     said = capsys.readouterr().out.splitlines()
-    assert said == [f"removed buyer data from {DAG}/{Path(uri).name}",
-                    f"still in the working files of {waiting} (a run not archived yet: retry or delete it)"]
+    assert said == [f"removed buyer data from archive {DAG}/{Path(uri).name}",
+                    *(f"removed buyer data from {waiting / name}" for name in ("amazon_orders.xml", "zynk_orders.xml",
+                                                                              "zynk_orders_success.xml"))]
     assert not any(v.encode() in _unpacked(store, Path(uri).name, tmp_path / "erased") for v in _buyer_values(orders))
     assert Path(untouched).read_bytes() == before
+    # In the run folder only that buyer's records lost their data; the other buyers' stay for a retry.
+    left = b"".join(p.read_bytes() for p in sorted(waiting.iterdir()))
+    erased = waiting_orders[-1]
+    assert not any(erased["buyer"][k].encode() in left for k in ("buyerName", "buyerEmail"))
+    assert erased["orderId"].encode() in left
+    assert all(o["buyer"]["buyerEmail"].encode() in left for o in waiting_orders[:-1] if "buyer" in o)
     assert archives_cli(["--destination", str(root), "erase", order_id]) == 0  # once is enough
-    assert capsys.readouterr().out.splitlines() == said[1:]  # only the run folder is left to name
+    assert capsys.readouterr().out.splitlines() == [  # nothing was left to change
+        f"nothing to change: no archive or run folder holds buyer data of {order_id}"]

@@ -61,7 +61,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("PII_RETENTION_DAYS", "30", "(none: Zynk kept archives whole)",
                 "Days buyer PII is kept in archives, from each order's ship date where known, else its purchase "
                 "date; then the buyer-data housekeeping rewrites the archive without it (orders, SKUs, amounts, "
-                "VAT, Sage numbers, postcode area and country stay)."),
+                "VAT, Sage numbers, postcode area and country stay). Failed runs' work folders unchanged this long "
+                "are removed."),
         Setting("BUYER_DATA_SCHEDULE", "30 2 * * *", "(none)",
                 "Cron schedule of amazon_sage_buyer_data, the housekeeping that removes expired buyer PII "
                 "from archives (daily)."),

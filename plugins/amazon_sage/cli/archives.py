@@ -5,6 +5,7 @@
     python -m amazon_sage.cli.archives restore amazon_orders_to_sage <archive name> <folder>
     python -m amazon_sage.cli.archives new-key 2026-12              # a new archive key entry, id:base64
     python -m amazon_sage.cli.archives erase 202-1234567-7654321    # a buyer's erasure request: see below
+    python -m amazon_sage.cli.archives erase 0a1b2c3d4@marketplace.amazon.co.uk   # the same, by buyer e-mail
 
 Run it with the same environment as Airflow (``PYTHONPATH=plugins`` and the settings and
 connections), so it reads the same ARCHIVE_DESTINATION, local or S3, and the same archive key
@@ -12,10 +13,13 @@ connection. ``list`` and ``find`` read the manifests stored beside the archives 
 ``restore`` decrypts. A missing or wrong key, or a damaged archive, ends with a message saying
 which (exit status 2) and unpacks nothing.
 
-``erase`` removes buyer data now, whatever PII_RETENTION_DAYS says, from every archive that names the
-order (the whole archive, as retention would: verified, atomic, the books kept), and lists the run
-folders of the work root that still name it (a failed run's files: retry or delete that run). Sage's
-own copy of the delivery address is the seller's to change in Sage.
+``erase`` removes one buyer's data now, whatever PII_RETENTION_DAYS says, named by an Amazon order id or
+by the buyer's e-mail (Amazon's relay address, any case; every archive still holding buyer data is
+decrypted and read to find that buyer's orders): from every archive that names one of the orders (the
+whole archive, as retention would: verified, atomic, the books kept) and from the buyer's records in the
+run folders of the work root (a failed run's files, kept for a retry). It prints a line per change, and
+per file it could not change with what to do about it (:mod:`amazon_sage.core.erasure`). Sage's own
+copy of the name and address is the seller's to change in Sage.
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ from pathlib import Path
 
 from amazon_sage import settings
 from amazon_sage.core.archive.encryption import ArchiveKeyError, new_key_entry
-from amazon_sage.core.archive.pii_retention import erase_buyer_data
 from amazon_sage.core.archive.run_archive import ArchiveError, find_archives, restore_archive
 from amazon_sage.core.archive.stores import ArchiveStore
+from amazon_sage.core.erasure import erase_buyer
 from amazon_sage.hooks.archive_destination import archive_keyring, open_archive_store
 
 
@@ -50,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     new_key = commands.add_parser("new-key", help="print a new random archive key as id:base64, for the key "
                                                   "connection's password (put it first; keep the old keys after it)")
     new_key.add_argument("id", help="the key's id, e.g. the month it starts: 2026-12")
-    erasing = commands.add_parser("erase", help="remove buyer data now from every archive naming an order id")
-    erasing.add_argument("order_id")
+    erasing = commands.add_parser("erase", help="remove one buyer's data now from every archive and work folder")
+    erasing.add_argument("buyer", help="an Amazon order id, or the buyer's e-mail")
     args = parser.parse_args(argv)
 
     try:
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         store = open_archive_store(args.destination)
         if args.command == "erase":
-            return _erase(store, args.order_id)
+            return _erase(store, args.buyer)
         if args.command == "restore":
             print(restore_archive(store, args.dag, Path(args.archive).name, args.target, archive_keyring))
             return 0
@@ -74,25 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if found or args.command == "list" else 1
 
 
-def _erase(store: ArchiveStore, order_id: str) -> int:
-    for rewritten in erase_buyer_data(store, order_id, archive_keyring):
-        print(f"removed buyer data from {rewritten}")
-    remaining = sorted({str(path.parent) for path in settings.work_root().glob("*/*/*")
-                        if path.is_file() and _names(path, order_id.encode())})
-    for folder in remaining:
-        print(f"still in the working files of {folder} (a run not archived yet: retry or delete it)")
+def _erase(store: ArchiveStore, buyer: str) -> int:
+    """Erase the buyer named by an order id or (anything with an ``@``) an e-mail; print each change."""
+    by_email = "@" in buyer
+    lines = erase_buyer(store, settings.work_root(), archive_keyring, order_id="" if by_email else buyer,
+                        email=buyer if by_email else "")
+    for line in lines or [f"nothing to change: no archive or run folder holds buyer data of {buyer}"]:
+        print(line)
     return 0
-
-
-def _names(path: Path, needle: bytes) -> bool:
-    """Whether file ``path`` contains ``needle``, read 1 MiB at a time (working files can be hundreds of MB)."""
-    tail = b""
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            if needle in tail + block:
-                return True
-            tail = block[-len(needle):]
-    return False
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ as needed.
   with the current key and replaces the archive atomically. Archives already past retention are handled on the
   first run; a run that stops half-way leaves each archive whole, old or new, and the next run carries on.
 * Plain zips from before archives were encrypted are encrypted on the way.
+* First, failed runs' work folders (`<work root>/<dag>/<run>/`, kept for a retry) unchanged for `PII_RETENTION_DAYS`
+  are removed, except those of a DAG with a run queued or running (they wait for the next pass). Their orders are
+  still on Amazon: a new run of the window downloads them again.
 * `ARCHIVE_RETENTION` (whole archives, in each DAG's archive task) is unchanged.
 * **Retry:** clear the task; an archive it could not rewrite with certainty is left as it was and named in the
   log.
@@ -31,10 +34,10 @@ as needed.
 
 
 def buyer_data_dag() -> DAG:
-    """``amazon_sage_buyer_data``: remove expired buyer data from every archive."""
+    """``amazon_sage_buyer_data``: expired buyer data out of every archive, and expired failed runs' folders removed."""
     with DAG(
         dag_id="amazon_sage_buyer_data",
-        description="Rewrite archives without buyer PII once PII_RETENTION_DAYS have passed",
+        description="After PII_RETENTION_DAYS: archives rewritten without buyer PII, failed runs' folders removed",
         doc_md=DOC,
         **dag_arguments(schedule_setting="BUYER_DATA_SCHEDULE", tags=["housekeeping"], run_timeout=timedelta(hours=12),
                         task_timeout=timedelta(hours=10)),
@@ -42,6 +45,7 @@ def buyer_data_dag() -> DAG:
         RemoveExpiredBuyerDataOperator(
             task_id="remove_expired_buyer_data",
             task_display_name="Remove Expired Buyer Data",
-            doc="Rewrite every archive whose buyer data is past PII_RETENTION_DAYS without it, verified, atomically.",
+            doc="Remove failed runs' work folders older than PII_RETENTION_DAYS; rewrite every archive whose buyer "
+                "data is past it without it, verified, atomically.",
         )
     return dag

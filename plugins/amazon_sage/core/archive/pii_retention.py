@@ -29,6 +29,7 @@ import json
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -187,19 +188,21 @@ def remove_expired_buyer_data(store: ArchiveStore, dag_id: str, keys: Keys, days
     return outcome
 
 
-def erase_buyer_data(store: ArchiveStore, record: str, keys: Keys, now: datetime | None = None) -> list[str]:
-    """Remove buyer data now from every archive naming ``record`` (an Amazon order id), whatever its age.
+def erase_buyer_data(store: ArchiveStore, records: str | Collection[str], keys: Keys,
+                     now: datetime | None = None) -> list[str]:
+    """Remove buyer data now from every archive naming one of ``records`` (Amazon order ids), whatever its age.
 
     For a buyer's erasure request: each archive whose manifest names the order is rewritten exactly as
     retention would (verified, atomic, the books kept); archives already without buyer data are left.
     Returns ``<dag>/<archive>`` of each archive rewritten; raises :class:`ArchiveError` if one cannot be.
     """
     now = now or datetime.now(timezone.utc)
+    wanted = {records} if isinstance(records, str) else set(records)
     rewritten = []
     for dag_id in store.dags():
         for archive in store.list(dag_id):
             manifest = read_manifest(store, dag_id, archive, keys)
-            if record in manifest.get("records", []) and not manifest.get("pii_removed_at"):
+            if wanted & set(manifest.get("records", [])) and not manifest.get("pii_removed_at"):
                 name = rewrite_archive(store, dag_id, archive, load_keyring(keys), remove_buyer_data=True, now=now)
                 rewritten.append(f"{dag_id}/{name}")
     return rewritten

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,12 @@ def redact_record(record: Any) -> set[str]:
     return removed
 
 
+def record_id(record: Any) -> str:
+    """The id of an ``<Order>`` (its Amazon order id) or ``<SalesOrder>`` (its customer order number, the same id)."""
+    return next((record.findtext(f".//{tag}").strip() for tag in RECORD_IDS if record.find(f".//{tag}") is not None),
+                "")
+
+
 def _check_record(record: Any, removed: set[str], source: Path) -> None:
     """Raise :class:`RedactionError` if any text left in ``record`` still holds a value removed from it."""
     checked = [value for value in removed if len(value) >= SHORTEST_CHECKED]
@@ -90,14 +97,17 @@ def _check_record(record: Any, removed: set[str], source: Path) -> None:
     for element in record.iter():
         for text in (element.text, *element.attrib.values()):
             if text and any(value in text for value in checked):
-                record_id = next((record.findtext(f".//{tag}") for tag in RECORD_IDS if record.find(f".//{tag}")
-                                  is not None), "?")
-                raise RedactionError(f"{source.name}: record {record_id} still holds buyer data in <{element.tag}> "
-                                     "after the rewrite (a field this product does not know as buyer data). The "
-                                     "archive is left as it was; report the field so that it is removed too.")
+                raise RedactionError(f"{source.name}: record {record_id(record) or '?'} still holds buyer data in "
+                                     f"<{element.tag}> after the rewrite (a field this product does not know as buyer "
+                                     "data). The archive is left as it was; report the field so that it is removed "
+                                     "too.")
 
 
-def _rewrite_xml(source: Path, target: Path, depth: int) -> set[str]:
+# Which records of a file to redact (an erasure's one buyer); None redacts them all.
+Chooser = Callable[[Any], bool] | None
+
+
+def _rewrite_xml(source: Path, target: Path, depth: int, chosen: Chooser = None) -> set[str]:
     removed: set[str] = set()
     with atomic_output(target) as tmp, etree.xmlfile(str(tmp), encoding="utf-8") as xf:
         xf.write_declaration()
@@ -112,9 +122,10 @@ def _rewrite_xml(source: Path, target: Path, depth: int) -> set[str]:
                     containers.append(context)
                 continue
             if level == depth:
-                taken = redact_record(element)
-                _check_record(element, taken, source)
-                removed |= taken
+                if chosen is None or chosen(element):
+                    taken = redact_record(element)
+                    _check_record(element, taken, source)
+                    removed |= taken
                 element.tail = None
                 xf.write(element, pretty_print=True)
                 element.clear()
@@ -129,17 +140,18 @@ def _rewrite_xml(source: Path, target: Path, depth: int) -> set[str]:
     return removed
 
 
-def redact_file(source: Path, target: Path) -> set[str] | None:
+def redact_file(source: Path, target: Path, chosen: Chooser = None) -> set[str] | None:
     """Write ``source`` to ``target`` without buyer PII; return the values removed (empty for files without any).
 
-    Returns None, writing nothing, for an order file that is not well-formed: it may hold buyer
-    data that cannot be found in it, so it is not kept.
+    With ``chosen``, only the records (``<Order>``, ``<SalesOrder>``) it returns true for lose their
+    buyer data, and the others are written as they were. Returns None, writing nothing, for an order
+    file that is not well-formed: it may hold buyer data that cannot be found in it, so it is not kept.
     """
     if ORDER_FILES.match(source.name):
         try:
             depth = RECORD_DEPTH.get(root_tag(source))
             if depth is not None:
-                return _rewrite_xml(source, target, depth)
+                return _rewrite_xml(source, target, depth, chosen)
         except XmlFileError:
             target.unlink(missing_ok=True)
             return None
