@@ -161,7 +161,8 @@ def test_a_run_may_take_some_of_the_connections_marketplaces(monkeypatch, produc
         monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT",
                            sp_api_connection(server.url, "Atzr|some-markets", marketplace="UK,DE,FR"))
         run, states = run_dag(parse_dags()["amazon_orders_to_sage"], run_conf={
-            "download_from": "2026-11-15T00:00:00Z", "download_to": "2026-11-30T00:00:00Z", "marketplaces": ["DE"]})
+            "download_from": "2026-11-15T00:00:00Z", "download_to": "2026-11-30T00:00:00Z", "marketplaces": ["DE"],
+            "order_statuses": None})  # as the form sends a cleared multi-select: the ORDER_STATUSES setting
     assert run.state == "success", states
     german = {o["orderId"] for o in latest_versions(orders) if o["salesChannel"]["marketplaceId"] == "A1PA6795UKMFR9"}
     in_sage = {r["CUST_ORDER_NUMBER"] for r in sage_rows(company, "SELECT CUST_ORDER_NUMBER FROM SALES_ORDER")}

@@ -93,11 +93,14 @@ def test_the_trigger_form_speaks_the_seller_s_words(airflow_db) -> None:
     assert "now − 2 minutes" in params["download_to"].description
     statuses = params["order_statuses"].schema
     # The UI draws a multi-select for an array with examples; values_display gives Seller Central's names.
-    assert statuses["type"] == "array" and statuses["examples"] == statuses["items"]["enum"]
+    assert statuses["type"] == ["null", "array"] and statuses["examples"] == statuses["items"]["enum"]
     assert set(statuses["examples"]) >= {"UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED", "PENDING", "CANCELLED"}
     assert statuses["values_display"]["PARTIALLY_SHIPPED"] == "Partially shipped"
     marketplaces = dag.params.get_param("marketplaces")
-    assert marketplaces.value == [] and "every marketplace of the Amazon connection" in marketplaces.description
+    assert marketplaces.value is None and "every marketplace of the Amazon connection" in marketplaces.description
+    assert marketplaces.schema["type"] == ["null", "array"]  # optional in the UI, which sends null for none chosen
+    for param in (marketplaces, params["order_statuses"]):  # every choice cleared: valid, and the settings decide
+        assert param.resolve(None) is None
     assert marketplaces.schema["examples"] == marketplaces.schema["items"]["enum"]
     assert {"UK", "DE", "FR", "SE", "PL"} <= set(marketplaces.schema["examples"])
     assert marketplaces.schema["values_display"]["DE"] == "Amazon.de (DE, EUR)"

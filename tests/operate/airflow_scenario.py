@@ -408,7 +408,6 @@ def run_with_errors(airflow: RunningAirflow, driver: Any, folder: Path, run_id: 
 def trigger_form(airflow: RunningAirflow, driver: Any, folder: Path) -> list[Path]:
     """The orders DAG's trigger form: titles in the seller's words, the statuses and marketplaces as multi-selects."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
 
     driver.get(f"{airflow.api}/dags/{DAG_IDS[0]}")
     time.sleep(5)
@@ -422,7 +421,7 @@ def trigger_form(airflow: RunningAirflow, driver: Any, folder: Path) -> list[Pat
         check(text in page, f"the trigger form shows {text!r}")
     check(all(label in page for label in ("Unshipped", "Partially shipped", "Shipped")),
           "the form's multi-select holds the default statuses by their Seller Central names")
-    statuses, marketplaces = driver.find_elements(By.CSS_SELECTOR, "input[role='combobox']")  # in the form's order
+    statuses, _ = driver.find_elements(By.CSS_SELECTOR, "input[role='combobox']")  # statuses, then marketplaces
     check("Marketplaces" in page and "every marketplace of the Amazon connection" in page,
           "the trigger form offers the marketplaces, none chosen meaning all of the connection's")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", statuses)
@@ -432,7 +431,12 @@ def trigger_form(airflow: RunningAirflow, driver: Any, folder: Path) -> list[Pat
     driver.save_screenshot(str(paths[-1]))
     check(all(label in driver.page_source for label in ("Pending (not yet paid)", "Cancelled", "Unfulfillable")),
           "the multi-select offers the other statuses")
-    statuses.send_keys(Keys.ESCAPE)  # close the statuses list, which would cover the next box
+    # A click on the next field's title closes the statuses list (Escape would close the whole form).
+    title = driver.find_element(By.XPATH, "//*[normalize-space(text())='Marketplaces']")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", title)
+    title.click()
+    time.sleep(1)
+    marketplaces = driver.find_elements(By.CSS_SELECTOR, "input[role='combobox']")[1]  # the form redrew them
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", marketplaces)
     marketplaces.click()
     time.sleep(1)

@@ -107,6 +107,8 @@ def orders_dag() -> DAG:
         **dag_arguments(schedule_setting="ORDERS_SCHEDULE", tags=["orders"], run_timeout=timedelta(hours=6),
                         task_timeout=timedelta(hours=2)),
         params={
+            # Multi-selects allow null: the UI sends null when every choice is cleared, and a type without null
+            # would make the field required.
             "download_from": Param(
                 None, type=["null", "string"], format="date-time", title="Download from",
                 description="Download the orders Amazon updated from this time (UTC). Leave it empty to carry on "
@@ -117,14 +119,14 @@ def orders_dag() -> DAG:
                 description="...up to this time (UTC). Leave it empty for now − 2 minutes (Amazon's latest). "
                             "It must be later than 'Download from'."),
             "order_statuses": Param(
-                settings.get_list("ORDER_STATUSES"), type="array", title="Order statuses to import",
+                settings.get_list("ORDER_STATUSES"), type=["null", "array"], title="Order statuses to import",
                 description="Import orders in these statuses into Sage (none chosen: the ORDER_STATUSES setting). "
                             "Pending orders have no prices yet; "
                             "with WATCH_CANCELLATIONS on, cancelled ones are downloaded anyway, so a cancellation "
                             "of an order already in Sage is reported.",
                 items={"type": "string", "enum": STATUSES}, examples=STATUSES, values_display=STATUS_LABELS),
             "marketplaces": Param(
-                [], type="array", title="Marketplaces",
+                None, type=["null", "array"], title="Marketplaces",
                 description="Download orders from these marketplaces only. None chosen: every marketplace of the "
                             "Amazon connection (its marketplace extra), as scheduled runs do. A run for only some "
                             "of them leaves the rolling Download From where it is, so the next run still covers "
