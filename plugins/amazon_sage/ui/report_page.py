@@ -16,7 +16,7 @@ from datetime import datetime
 from urllib.parse import quote, urlencode
 
 from amazon_sage.ui.report_chart import Series, bar_chart
-from amazon_sage.ui.report_query import OUTCOMES, ReportPage, RunFilter, RunRow
+from amazon_sage.ui.report_query import OUTCOMES, PAGE_SIZE, ReportPage, RunFilter, RunRow
 
 BADGE_CLASS = {"ok": "ok", "errors": "errors", "failed": "failed", "running": "running"}
 IMPORTED, FAILED, SENT = "#2e7d32", "#c62828", "#1565c0"
@@ -76,7 +76,8 @@ def filter_query(wanted: RunFilter, **changes: object) -> str:
               "date_from": changed.date_from.isoformat() if changed.date_from else None,
               "date_to": changed.date_to.isoformat() if changed.date_to else None,
               "show_empty": "1" if changed.show_empty else None,
-              "page": str(changed.page) if changed.page > 1 else None}
+              "page": str(changed.page) if changed.page > 1 else None,
+              "per_page": str(changed.per_page) if changed.per_page != PAGE_SIZE else None}
     return urlencode({key: value for key, value in params.items() if value})
 
 
@@ -93,6 +94,8 @@ def _filter_form(wanted: RunFilter, dag_ids: Sequence[str]) -> str:
             f'<label class="check"><input type="checkbox" name="show_empty" value="1"'
             f'{" checked" if wanted.show_empty else ""}> show empty runs</label>'
             + (f'<input type="hidden" name="run_id" value="{_e(wanted.run_id)}">' if wanted.run_id else "")
+            + (f'<input type="hidden" name="per_page" value="{wanted.per_page}">'
+               if wanted.per_page != PAGE_SIZE else "")
             + '<button type="submit">Filter</button><a href="?">clear</a></form>')
 
 

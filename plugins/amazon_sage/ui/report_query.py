@@ -3,7 +3,8 @@
 Contract:
 
 * :func:`report_page` answers a :class:`RunFilter` with one :class:`RunRow` per run (newest first,
-  :data:`PAGE_SIZE` to a page), the number of matching runs, and the daily totals for the charts.
+  :data:`PAGE_SIZE` to a page unless it says ``per_page``), the number of matching runs, and the
+  daily totals for the charts.
 * The DAG, the Airflow state and the date range are filtered in SQL. Whether a successful run is
   *ok* or *completed with errors*, and whether it is *empty* (nothing in, nothing out, no failures:
   an empty 15-minute poll), is only known from the phases' XCom, so those are decided in Python
@@ -29,6 +30,7 @@ from amazon_sage.dag_factories import OWNER
 
 ARCHIVE_TASK = "archive_workflow_data"  # its return value is the archive's URI
 PAGE_SIZE = 25
+MAX_PER_PAGE = 100
 WINDOW = 5000  # the newest runs matching the SQL filter that are classified in Python (see the module doc)
 CHART_DAYS = 14  # the charts' days when the filter names no dates
 MAX_CHART_DAYS = 62
@@ -88,6 +90,7 @@ class RunFilter:
     date_to: date | None = None
     show_empty: bool = False
     page: int = 1
+    per_page: int = PAGE_SIZE
 
     def __post_init__(self) -> None:
         if self.state is not None and self.state not in OUTCOMES:
@@ -322,9 +325,10 @@ def report_page(wanted: RunFilter, today: date | None = None) -> ReportPage:
         rows = [row for row in _rows(session, runs)
                 if (not wanted.state or row.outcome == wanted.state)
                 and (wanted.show_empty or wanted.run_id or not row.empty)]
-        pages = max(1, -(-len(rows) // PAGE_SIZE))
+        size = min(max(1, wanted.per_page), MAX_PER_PAGE)
+        pages = max(1, -(-len(rows) // size))
         page = min(max(1, wanted.page), pages)
-        shown = rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+        shown = rows[(page - 1) * size:page * size]
         _add_details(session, runs, shown)
         # The charts follow the DAG and the dates, not the state or paging: a day's bars are the whole day.
         days = _chart_days(wanted, today)

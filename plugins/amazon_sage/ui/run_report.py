@@ -29,7 +29,16 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from starlette.background import BackgroundTask
 
 from amazon_sage.ui.report_page import RunFiles, render_page
-from amazon_sage.ui.report_query import DAG_COLUMNS, OUTCOMES, ReportPage, RunFilter, RunRow, report_page
+from amazon_sage.ui.report_query import (
+    DAG_COLUMNS,
+    MAX_PER_PAGE,
+    OUTCOMES,
+    PAGE_SIZE,
+    ReportPage,
+    RunFilter,
+    RunRow,
+    report_page,
+)
 from amazon_sage.ui.run_files import (
     RunFileNotFound,
     RunFileUnavailable,
@@ -92,13 +101,14 @@ def _date(value: str | None, name: str) -> date | None:
 def run_filter(dag_id: Annotated[str | None, Query()] = None, run_id: Annotated[str | None, Query()] = None,
                state: Annotated[str | None, Query(description=", ".join(OUTCOMES))] = None,
                date_from: Annotated[str | None, Query()] = None, date_to: Annotated[str | None, Query()] = None,
-               show_empty: Annotated[bool, Query()] = False, page: Annotated[int, Query(ge=1)] = 1) -> RunFilter:
+               show_empty: Annotated[bool, Query()] = False, page: Annotated[int, Query(ge=1)] = 1,
+               per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = PAGE_SIZE) -> RunFilter:
     """The filter from the query string; the form sends empty strings for "all"."""
     if state and state not in OUTCOMES:
         raise HTTPException(400, f"state must be one of {', '.join(OUTCOMES)}")
     return RunFilter(dag_id=dag_id or None, run_id=run_id or None, state=state or None,
                      date_from=_date(date_from, "date_from"), date_to=_date(date_to, "date_to"),
-                     show_empty=show_empty, page=page)
+                     show_empty=show_empty, page=page, per_page=per_page)
 
 
 def run_files(row: RunRow) -> RunFiles:
