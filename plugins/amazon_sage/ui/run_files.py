@@ -109,18 +109,37 @@ def _unavailable(exc: Exception, archive: str) -> RunFileUnavailable:
     return RunFileUnavailable(f"Archive {archive} cannot be read: {message}")
 
 
-@contextlib.contextmanager
-def _opened(run: ArchivedRun) -> Iterator[tuple[Path, zipfile.ZipFile]]:
-    """The run's archive decrypted into a private temporary folder, as a zip; the folder goes on exit."""
+def _decrypted(run: ArchivedRun, prefix: str) -> tuple[Path, Path]:
+    """A new private temporary folder (0700) and the run's archive decrypted into it as a zip.
+
+    On any failure the folder is removed before the error goes on; else the caller removes it.
+    """
     from amazon_sage.core.archive.run_archive import ArchiveError, open_archive
     from amazon_sage.hooks.archive_destination import archive_keyring
 
-    scratch = Path(tempfile.mkdtemp(prefix="amazon-sage-report-"))  # 0700
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        try:
-            zipped = open_archive(_store(), run.dag_id, run.archive, scratch, archive_keyring)
-        except ArchiveError as exc:
-            raise _unavailable(exc, run.archive) from None
+        return scratch, open_archive(_store(), run.dag_id, run.archive, scratch, archive_keyring)
+    except ArchiveError as exc:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise _unavailable(exc, run.archive) from None
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def _extract(opened: zipfile.ZipFile, name: str, target: Path) -> Path:
+    """Member ``name`` of ``opened`` copied into the new private file ``target``."""
+    with opened.open(name) as source, private_file(target).open("wb") as sink:
+        shutil.copyfileobj(source, sink)
+    return target
+
+
+@contextlib.contextmanager
+def _opened(run: ArchivedRun) -> Iterator[tuple[Path, zipfile.ZipFile]]:
+    """The run's archive decrypted into a private temporary folder, as a zip; the folder goes on exit."""
+    scratch, zipped = _decrypted(run, "amazon-sage-report-")
+    try:
         with zipfile.ZipFile(zipped) as opened:
             yield scratch, opened
     finally:
@@ -187,10 +206,7 @@ def _cached_reasons(destination: str, dag_id: str, run_id: str, archive: str) ->
         for name in opened.namelist():
             if file_role(name) != "fail":
                 continue
-            target = private_file(scratch / f"member-{len(reasons)}.xml")
-            with opened.open(name) as source, target.open("wb") as sink:
-                shutil.copyfileobj(source, sink)
-            reasons += read_reasons(target)
+            reasons += read_reasons(_extract(opened, name, scratch / f"member-{len(reasons)}.xml"))
     return tuple(reasons)
 
 
@@ -220,26 +236,17 @@ def prepare_download(run: ArchivedRun, name: str | None) -> Download:
     ``name`` must be one of the manifest's file names, else :class:`RunFileNotFound`, before anything
     is fetched. The caller streams ``path`` and then removes ``scratch`` (see the module doc).
     """
-    from amazon_sage.core.archive.run_archive import ArchiveError, open_archive
-    from amazon_sage.hooks.archive_destination import archive_keyring
-
     if name is not None and name not in manifest_files(run):
         raise RunFileNotFound(f"The archive of run {run.run_id} holds no file {name!r}.")
-    scratch = Path(tempfile.mkdtemp(prefix="amazon-sage-download-"))  # 0700
+    scratch, zipped = _decrypted(run, "amazon-sage-download-")
     try:
-        try:
-            zipped = open_archive(_store(), run.dag_id, run.archive, scratch, archive_keyring)
-        except ArchiveError as exc:
-            raise _unavailable(exc, run.archive) from None
         if name is None:
             return Download(zipped, run.archive.removesuffix(SEALED_SUFFIX).removesuffix(".zip") + ".zip",
                             "application/zip", scratch)
-        target = private_file(private_dir(scratch / "file") / "member")
         with zipfile.ZipFile(zipped) as opened:
             if name not in opened.namelist():
                 raise RunFileNotFound(f"The archive of run {run.run_id} holds no file {name!r}.")
-            with opened.open(name) as source, target.open("wb") as sink:
-                shutil.copyfileobj(source, sink)
+            target = _extract(opened, name, private_dir(scratch / "file") / "member")
         zipped.unlink()  # only the one file stays decrypted while it streams
         return Download(target, PurePosixPath(name).name, _media_type(name), scratch)
     except BaseException:

@@ -20,9 +20,10 @@ described in :mod:`~amazon_sage.ui.report_query` and :mod:`~amazon_sage.ui.run_f
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -145,7 +146,7 @@ def _as_json(row: RunRow, files: RunFiles, airflow: str) -> dict[str, Any]:
                   for role, name in files.files],
         "archive": archived.archive if archived else None,  # its name, never its path on the server
         "problem": files.problem,
-        "run_url": f"{airflow}/dags/{row.dag_id}/runs/{row.run_id}",
+        "run_url": f"{airflow}/dags/{quote(row.dag_id, safe='')}/runs/{quote(row.run_id, safe='')}",
     }
 
 
@@ -169,8 +170,6 @@ def _streamed(run_id: str, dag_id: str, name: str | None) -> FileResponse:
         raise HTTPException(404, str(exc)) from None
     except RunFileUnavailable as exc:
         raise HTTPException(503, str(exc)) from None
-    import shutil
-
     # The decrypted copy lives only while it streams: the task runs after the last byte was sent.
     return FileResponse(ready.path, media_type=ready.media_type, filename=ready.filename,
                         background=BackgroundTask(shutil.rmtree, ready.scratch, ignore_errors=True))
