@@ -106,7 +106,8 @@ def test_badges_counts_failed_records_and_files(three_runs) -> None:
     numbers = [cell.text for cell in row.xpath("./td[contains(@class,'n')]")]
     assert numbers[:3] == [str(totals["read"]), str(totals["done"]), str(totals["failed"])]
     [details] = row.xpath(".//details")
-    assert details.xpath("./summary/text()") == [f"{totals['failed']} orders failed"]
+    noun = "order" if totals["failed"] == 1 else "orders"
+    assert details.xpath("./summary/text()") == [f"{totals['failed']} {noun} failed"]
     listed = {li.xpath("./b/text()")[0]: "".join(li.itertext()) for li in details.xpath(".//li")}
     assert set(listed) == set(reasons) and all("GIFTSET-AFTERNOON-TEA" in text for text in listed.values())
     links = row.xpath(".//a/@href")

@@ -416,10 +416,18 @@ def report_in_the_browser(airflow: RunningAirflow, driver: Any, sandbox: Sandbox
     from selenium.webdriver.common.by import By
 
     print("   The run report in the browser", flush=True)
+    driver.get(f"{airflow.api}/plugin/amazon-sage-runs")  # Browse > Amazon-Sage runs: the report inside the UI
+    time.sleep(6)
+    paths = [folder / "run_report_in_airflow.png"]
+    driver.save_screenshot(str(paths[-1]))
+    [frame] = driver.find_elements(By.TAG_NAME, "iframe")
+    driver.switch_to.frame(frame)
+    check("run report" in driver.page_source, "Browse > Amazon-Sage runs shows the report inside Airflow's UI")
+    driver.switch_to.default_content()
     report = f"{airflow.api}/amazon-sage/"
     driver.get(report)
     time.sleep(1)
-    paths = [folder / "run_report.png"]
+    paths.append(folder / "run_report.png")
     driver.save_screenshot(str(paths[-1]))
     [row] = driver.find_elements(By.CSS_SELECTOR, f"tr[data-run-id='{first_run}']")
     failed = gift_set_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-17T00:00:00Z")
@@ -684,7 +692,9 @@ def main() -> int:
     parser.add_argument("--topology", choices=("local", "celery", "both"), default="both")
     args = parser.parse_args()
     for topology in ("local", "celery") if args.topology == "both" else (args.topology,):
+        started = time.monotonic()
         run_pass(topology, args.keep)
+        print(f"== {topology} topology passed in {time.monotonic() - started:.0f} s", flush=True)
     print("All checks passed.")
     return 0
 

@@ -43,7 +43,7 @@ def bar_chart(title: str, days: Sequence[date], series: Sequence[Series]) -> str
         y = base - plot_h * tick / peak
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - 6}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
                      f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">{tick}</text>')
-    label_every = max(1, len(days) // 10)  # at most about ten day labels
+    label_every = -(-len(days) // 7)  # at most seven day labels: "19 Nov" needs about 40 pixels
     for index, day in enumerate(days):
         x0 = LEFT + index * group + (group - bar * len(series)) / 2
         for number, one in enumerate(series):

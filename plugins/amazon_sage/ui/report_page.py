@@ -39,7 +39,8 @@ td.n.bad{color:#c62828;font-weight:600} small{color:#555}
 border-radius:4px;margin-right:4px;background:#bbb} .st.success{background:#2e7d32}
 .st.failed,.st.upstream_failed{background:#c62828} .st.running,.st.queued{background:#1565c0}
 .files a{display:block;font-size:12px;white-space:nowrap} details summary{cursor:pointer;color:#8a5a00}
-details ul{margin:.3em 0;padding-left:1.2em;max-width:46em} details li{font-size:12px;margin-bottom:2px}
+details ul{margin:.3em 0;padding-left:1.2em;max-width:34em}
+td.run small,td.when small{white-space:nowrap} details li{font-size:12px;margin-bottom:2px}
 .pager{margin:.8em 0;display:flex;gap:1em;align-items:center} .muted{color:#777}
 """
 
@@ -113,6 +114,7 @@ def _failed_cell(row: RunRow, files: RunFiles) -> str:
         return ""
     count = sum(int(v.get("count", 0)) for v in row.failed_records.values()) or row.totals.failed
     kinds = ", ".join(sorted({str(v.get("kind", "records")) for v in row.failed_records.values()})) or "records"
+    kinds = kinds.removesuffix("s") if count == 1 else kinds  # "1 order failed", "1 SKU failed"
     if files.reasons:
         items = "".join(f"<li><b>{_e(record)}</b>: {_e(reason)}</li>" for record, reason in files.reasons)
     else:  # no archive to read them from: the ids the phases published, and where the reasons are
@@ -152,9 +154,10 @@ def _row(row: RunRow, files: RunFiles, airflow: str, app: str) -> str:
                                                 (totals.skipped, "skipped", False),
                                                 (totals.duplicates, "duplicates", False)))
     return (f'<tr data-run-id="{_e(row.run_id)}" data-outcome="{_e(row.outcome)}">'
-            f'<td><a target="_top" href="{_e(run_url)}">{_e(row.dag_id)}</a><br><small>{_e(row.run_id)}</small></td>'
+            f'<td class="run"><a target="_top" href="{_e(run_url)}">{_e(row.dag_id)}</a><br>'
+            f'<small>{_e(row.run_id)}</small></td>'
             f'<td><span class="badge {BADGE_CLASS[row.outcome]}">{_e(label)}</span></td>'
-            f'<td><small>{_e(_when(row.run_after))}<br>{_e(_duration(row))}</small></td>'
+            f'<td class="when"><small>{_e(_when(row.run_after))}<br>{_e(_duration(row))}</small></td>'
             f'<td><small>{_e(columns.read_label)} / {_e(columns.done_label)}</small></td>{numbers}'
             f'<td>{_failed_cell(row, files)}</td><td class="phases">{phases}</td>'
             f'<td class="files">{_files_cell(row, files, app)}</td></tr>')
