@@ -103,7 +103,7 @@ def test_badges_counts_failed_records_and_files(three_runs) -> None:
     document = etree.HTML(page)
     [row] = document.xpath(f"//tr[@data-run-id='{errors['run_id']}']")
     assert row.xpath(".//span[contains(@class,'badge')]/text()") == ["completed with errors"]
-    numbers = [cell.text for cell in row.xpath("./td[contains(@class,'n')]")]
+    numbers = [cell.text for cell in row.xpath("./td[contains(concat(' ', @class, ' '), ' n ')]")]
     assert numbers[:3] == [str(totals["read"]), str(totals["done"]), str(totals["failed"])]
     [details] = row.xpath(".//details")
     noun = "order" if totals["failed"] == 1 else "orders"
