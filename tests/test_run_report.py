@@ -214,3 +214,21 @@ def test_plugin_registers_the_app_and_views() -> None:
     plugin = importlib.import_module("amazon_sage_plugin").AmazonSagePlugin
     assert plugin.fastapi_apps[0]["url_prefix"] == "/amazon-sage"
     assert {view["destination"] for view in plugin.external_views} == {"nav", "dag_run"}
+
+
+def test_reasons_are_read_record_by_record_from_a_long_fail_file(tmp_path: Path) -> None:
+    """Each record's errors come before its id, so a file longer than the parser's buffer must still pair them."""
+    from amazon_sage.core.zynk_results import RecordFiles
+    from amazon_sage.ui.run_files import read_reasons
+
+    fail = tmp_path / "zynk_orders_fail.xml"
+    with RecordFiles({"fail": fail}, "SalesOrders") as files:
+        for number in range(300):
+            order = etree.Element("SalesOrder")
+            etree.SubElement(order, "Id").text = f"202-{number:07d}-0000000"
+            etree.SubElement(order, "CustomerOrderNumber").text = f"202-{number:07d}-0000000"
+            etree.SubElement(order, "Notes1").text = "x" * 4000  # about 1.2 MB in all
+            files.write("fail", order, errors=[f"reason {number}", "and another"])
+    assert fail.stat().st_size > 1_000_000
+    reasons = read_reasons(fail)
+    assert reasons == [(f"202-{n:07d}-0000000", f"reason {n}; and another") for n in range(300)]

@@ -38,6 +38,7 @@ from amazon_sage.core.files import private_dir, private_file
 ARCHIVE_TASK = "archive_workflow_data"
 FAIL_SUFFIX, SUCCESS_SUFFIX, SKIPPED_SUFFIX = "_fail.xml", "_success.xml", "_skipped.xml"
 RECORD_ID_TAGS = ("CustomerOrderNumber", "orderId", "Sku", "sageOrderNumber", "Id")  # first found names a record
+RECORD_DEPTH = 2  # the depth left after a record's end event: below Company and the collection
 MAX_REASONS = 500  # per fail file; the file itself lists every one
 CACHED_ARCHIVES = 64
 
@@ -184,15 +185,23 @@ def _record_id(record: Any) -> str:
 
 
 def read_reasons(path: Path) -> list[tuple[str, str]]:
-    """``(record id, reason)`` for each record of fail file ``path`` (the first MAX_REASONS)."""
+    """``(record id, reason)`` for each record of fail file ``path`` (the first MAX_REASONS).
+
+    A fail file is ``Company/<collection>/<record>`` with each record's ``<Errors>`` first, so a
+    record is read at its end (its id comes after the errors), then dropped to keep memory flat.
+    """
     from amazon_sage.core.xml_files import iterparse_xml_file
 
     found: list[tuple[str, str]] = []
-    for _, errors in iterparse_xml_file(path, "Fail file", tag="Errors"):
-        record = errors.getparent()
-        reason = "; ".join((error.findtext("Description") or "").strip() for error in errors.iterfind("Error"))
-        found.append((_record_id(record), reason))
-        record.clear()  # keep memory flat over a long file
+    depth = 0
+    for event, element in iterparse_xml_file(path, "Fail file", events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        if event != "end" or depth != RECORD_DEPTH:
+            continue
+        reason = "; ".join((error.findtext("Description") or "").strip()
+                           for error in element.iterfind("Errors/Error"))
+        found.append((_record_id(element), reason))
+        element.clear()
         if len(found) >= MAX_REASONS:
             break
     return found
