@@ -232,3 +232,38 @@ def test_reasons_are_read_record_by_record_from_a_long_fail_file(tmp_path: Path)
     assert fail.stat().st_size > 1_000_000
     reasons = read_reasons(fail)
     assert reasons == [(f"202-{n:07d}-0000000", f"reason {n}; and another") for n in range(300)]
+
+
+def test_downloads_stream_from_an_s3_archive(product_env, airflow_db, monkeypatch, moto_server, sandbox_server,
+                                             company) -> None:
+    """With ARCHIVE_DESTINATION on S3 (moto's server), the report reads the reasons and files from there."""
+    import json
+
+    import boto3
+
+    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "eu-west-2"}
+    endpoint = f"http://127.0.0.1:{moto_server}"
+    s3 = boto3.client("s3", endpoint_url=endpoint, **credentials)
+    s3.create_bucket(
+        Bucket="archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+    monkeypatch.setenv("AMAZON_SAGE_ARCHIVE_DESTINATION", "s3://archive/report")
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+        "conn_type": "aws", "login": "testing", "password": "testing",
+        "extra": {"endpoint_url": endpoint, "region_name": "eu-west-2"}}))
+    monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
+    from airflow.dag_processing.dagbag import DagBag
+
+    day = date(2026, 7, 1) + timedelta(days=next(_days))
+    run = _run(DagBag(dag_folder=str(PROJECT / "dags")).dags[DAG_ID], day, 10,
+               ("2026-11-15T00:00:00Z", "2026-11-17T00:00:00Z"))
+    client = logged_in_client()
+    [shown] = client.get("/api/runs", params={"dag_id": DAG_ID, "run_id": run.run_id}).json()
+    assert shown["outcome"] == "errors" and shown["failures"] and not shown["problem"]
+    assert "s3://" not in json.dumps(shown)  # the archive is named, not located
+    stored = [item["Key"] for item in s3.list_objects_v2(Bucket="archive")["Contents"]]
+    assert f"report/{DAG_ID}/{shown['archive']}" in stored
+    fail = next(f for f in shown["files"] if f["role"] == "fail")
+    answer = client.get(fail["url"].removeprefix("/amazon-sage"))
+    assert answer.status_code == 200
+    ids = {r.findtext("CustomerOrderNumber") for r in etree.fromstring(answer.content).xpath("//SalesOrder")}
+    assert ids == {f["id"] for f in shown["failures"]}
