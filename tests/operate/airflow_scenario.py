@@ -414,16 +414,18 @@ def report_in_the_browser(airflow: RunningAirflow, driver: Any, sandbox: Sandbox
     """The run report as a seller uses it: the run with failed orders, its fail file, the filter and paging."""
     from lxml import etree
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
     print("   The run report in the browser", flush=True)
     driver.get(f"{airflow.api}/plugin/amazon-sage-runs")  # Browse > Amazon-Sage runs: the report inside the UI
-    time.sleep(6)
-    paths = [folder / "run_report_in_airflow.png"]
-    driver.save_screenshot(str(paths[-1]))
-    [frame] = driver.find_elements(By.TAG_NAME, "iframe")
-    driver.switch_to.frame(frame)
+    WebDriverWait(driver, 30).until(expected_conditions.frame_to_be_available_and_switch_to_it((By.TAG_NAME,
+                                                                                                "iframe")))
+    WebDriverWait(driver, 30).until(lambda page: page.find_elements(By.CSS_SELECTOR, "tr[data-run-id]"))
     check("run report" in driver.page_source, "Browse > Amazon-Sage runs shows the report inside Airflow's UI")
     driver.switch_to.default_content()
+    paths = [folder / "run_report_in_airflow.png"]
+    driver.save_screenshot(str(paths[-1]))
     report = f"{airflow.api}/amazon-sage/"
     driver.get(report)
     time.sleep(1)
