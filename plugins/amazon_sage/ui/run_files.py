@@ -16,8 +16,9 @@ Contract:
   removed once the response has been streamed, or at once when anything fails.
 * The failed records' reasons are read from the run's fail files (``*_fail.xml``: each record with
   its ``<Errors>``), not from XCom: a reason is free text (Sage's or Amazon's message) and could
-  echo buyer data, and the metadata database must hold none. Archives never change once written,
-  so what is read from one is kept in memory (a small LRU cache) instead of decrypting it per page.
+  echo buyer data, and the metadata database must hold none. An archive changes only when buyer-data
+  retention rewrites it under the same name, which keeps its file names, record ids and messages, so
+  what is read from one is kept in memory (a small LRU cache) instead of decrypting it per page.
 """
 
 from __future__ import annotations
