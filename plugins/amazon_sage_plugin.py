@@ -8,14 +8,14 @@ from typing import Any, ClassVar
 from airflow.plugins_manager import AirflowPlugin
 
 from amazon_sage.listeners import run_outcome
-from amazon_sage.ui.run_report import create_app
+from amazon_sage.ui.run_report import URL_PREFIX, create_app
 
 
 class AmazonSagePlugin(AirflowPlugin):
     name = "amazon_sage"
     listeners: ClassVar[list[Any]] = [run_outcome]
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
-        {"app": create_app(), "url_prefix": "/amazon-sage", "name": "Amazon-Sage run report"}]
+        {"app": create_app(), "url_prefix": URL_PREFIX, "name": "Amazon-Sage run report"}]
     external_views: ClassVar[list[dict[str, Any]]] = [
         {"name": "Amazon-Sage runs", "href": "amazon-sage/", "destination": "nav", "category": "browse",
          "url_route": "amazon-sage-runs"},

@@ -7,26 +7,34 @@ with the SP-API sandbox and a sample Sage company. The ``local`` topology is Loc
 on SQLite; the ``celery`` topology is what users grow into: CeleryExecutor with a separate
 ``airflow celery worker`` process, the machine's Redis (a fresh db number) as broker and its
 PostgreSQL (a fresh database, dropped afterwards) as metadata database and result backend.
-On each topology it:
+On the local topology it:
 
 1. triggers each of the three DAGs through the REST API v2 and waits for success;
 2. runs ``airflow backfill create`` for the orders DAG over three daily intervals from a
    Download From date, and checks Sage holds the union of those orders exactly once;
 3. locks the Sage company so that an orders run's import fails, releases the lock, clears
    only that task through the REST API, and checks it succeeds without downloading again;
-4. checks the run report plugin answers with real counts behind the login;
+4. checks the run report's JSON API answers with real counts behind the login;
 5. checks that the run with failed (gift-set) orders succeeded with a note naming them, on the run
    and on its Import Sales Orders, written by the product's listener in the scheduler;
 6. adds orders placed after the last successful window, triggers a manual run with the form left
    as it is (a logical date of now, as the UI's button sends), and checks it imports exactly those,
    moves the rolling Download From on and says so in its log, and that the archive's log ends with
    its summary line;
-7. takes headless Chromium screenshots of each DAG's grid, the run report, the run list with the
-   failed run's note opened, that run's and its import's pages with their notes, and the trigger
-   form with its statuses list open, into ``.ci/artifacts/`` (local topology);
+7. in headless Chromium: takes screenshots of each DAG's grid; opens the run report, where the run
+   with failed orders is *completed with errors* with its failed orders and reasons, downloads its
+   fail file from the report's link and checks it holds those orders, filters by state, pages on with
+   the filter kept, and shows empty runs only when asked; screenshots the run list with the failed
+   run's note opened, that run's and its import's pages with their notes, and the trigger form with
+   its statuses list open, into ``.ci/artifacts/``;
 8. adds an Amazon SP-API connection through the UI's Admin > Connections form, checks the form's
    labelled fields, and reads the saved connection back through ``SellingPartnerHook``, down to a
-   download from the sandbox with it (local topology; screenshots of the form too).
+   download from the sandbox with it (screenshots of the form too);
+9. logs the browser out and checks that the report then sends it to Airflow's login page.
+
+On the celery topology it runs only what the executor changes: steps 1, 3 and 5 (tasks queued to
+a worker, a cleared task's retry, the listener's note from the scheduler). Backfill, the report, the
+rolling run and the UI do not depend on the executor, and repeating them doubled the suite's time.
 
 Airflow knows connection type ``amazon_sp_api`` from the project's provider entry point, so each
 pass first pip-installs the project into its AIRFLOW_HOME and puts that on ``PYTHONPATH`` (after
@@ -229,9 +237,27 @@ def task_log(airflow: RunningAirflow, dag_id: str, run_id: str, task_id: str) ->
     return json.dumps(answer.json()["content"])
 
 
-def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> str:
-    """Run every step; return the id of the orders run with failed orders (for the screenshots)."""
+def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path, *, full: bool = True) -> str:
+    """Run the steps; return the id of the orders run with failed orders (for the screenshots).
+
+    ``full`` runs all six; without it only what the executor changes: triggering (1), a cleared task's
+    retry (3) and the listener's note (5). Backfill, the report and the rolling run are executor-agnostic.
+    """
     airflow.wait_for_dags()
+    runs = trigger_each_dag(airflow, sandbox, company)
+    imported = expected_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-17T00:00:00Z")
+    if full:
+        imported = backfill(airflow, sandbox, company)
+    run_id, everything = retry_one_task(airflow, sandbox, company, imported)
+    if full:
+        report_api(airflow, run_id, everything - imported)
+    run_with_failed_orders(airflow, sandbox, runs[DAG_IDS[0]], run_id)
+    if full:
+        rolling_manual_run(airflow, sandbox, company)
+    return runs[DAG_IDS[0]]
+
+
+def trigger_each_dag(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> dict[str, str]:
     print("1. Trigger each DAG through the REST API v2", flush=True)
     runs = {
         "amazon_orders_to_sage": airflow.trigger("amazon_orders_to_sage", {
@@ -246,7 +272,11 @@ def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> str:
     first_day = expected_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-17T00:00:00Z")
     check(set(sage_order_ids(company)) == first_day, f"Sage holds the {len(first_day)} orders of the first day")
     check(sandbox.feeds_state.listings["MUG-RED-01"].quantity == 40, "the inventory feed reached the sandbox")
+    return runs
 
+
+def backfill(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> set[str]:
+    """Step 2; returns the orders Sage then holds (the first day's and the backfilled days')."""
     print("2. Backfill the orders DAG over three days from a Download From date", flush=True)
     airflow.cli("backfill", "create", "--dag-id", "amazon_orders_to_sage", "--from-date", "2026-11-17",
                 "--to-date", "2026-11-19", "--max-active-runs", "1")
@@ -265,6 +295,11 @@ def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> str:
     check(len(ids) == len(set(ids)), "no order is in Sage twice")
     check(set(ids) == union, f"Sage holds exactly the union of the first and backfilled days ({len(union)} orders)")
 
+    return union
+
+
+def retry_one_task(airflow: RunningAirflow, sandbox: Sandbox, company: Path, before: set[str]) -> tuple[str, set[str]]:
+    """Step 3; returns the retried run's id and the orders Sage then holds (``before`` and the run's window)."""
     print("3. Fail the import with a locked company, then clear only that task", flush=True)
     locker = sqlite3.connect(company)
     locker.execute("BEGIN EXCLUSIVE")
@@ -283,21 +318,28 @@ def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> str:
     answer.raise_for_status()
     check(airflow.wait(DAG_IDS[0], run_id, {"success", "failed"}) == "success", "the cleared import succeeded")
     check(sandbox.state.calls["searchOrders"] == downloads, "nothing was downloaded again")
-    everything = expected_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-21T00:00:00Z")
+    everything = before | expected_ids(sandbox, *RETRIED)
     ids = sage_order_ids(company)
     check(set(ids) == everything and len(ids) == len(set(ids)), f"Sage holds all {len(everything)} orders once")
+    return run_id, everything
 
+
+def report_api(airflow: RunningAirflow, run_id: str, new_in_retry: set[str]) -> None:
+    """Step 4: the report's JSON API, behind the login, with the retried import's counts."""
     print("4. The run report answers behind the login", flush=True)
     check(httpx.get(f"{airflow.api}/amazon-sage/api/runs").status_code in (401, 403), "the report needs a login")
     report = airflow.client.get("/amazon-sage/api/runs", params={"dag_id": DAG_IDS[0], "run_id": run_id}).json()
     phases = {p["task_id"]: p for p in report[0]["phases"]}
     counts = phases["import_sales_orders"]["counts"]
-    check(counts["out"] == len(everything - union) and counts["duplicates"] > 0,
+    check(counts["out"] == len(new_in_retry) and counts["duplicates"] > 0,
           f"the report shows the retried import's counts ({counts['out']} imported, "
           f"{counts['duplicates']} already in Sage from the overlap)")
 
+
+def run_with_failed_orders(airflow: RunningAirflow, sandbox: Sandbox, first_run: str, run_id: str) -> None:
+    """Step 5: the listener's notes on the run with failed orders and on the retried run."""
     print("5. A run with failed orders completes with errors, and its note names them", flush=True)
-    first_run, failed = runs[DAG_IDS[0]], gift_set_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-17T00:00:00Z")
+    failed = gift_set_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-17T00:00:00Z")
     noun = "order" if len(failed) == 1 else "orders"
     run = airflow.client.get(f"/api/v2/dags/{DAG_IDS[0]}/dagRuns/{first_run}").json()
     check(bool(failed) and run["state"] == "success"
@@ -312,6 +354,10 @@ def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> str:
     check(retried["note"].startswith(f"Completed with errors: {len(retried_failed)} ") if retried_failed
           else retried["note"] is None, "the run whose import was cleared and retried carries its own note")
 
+
+
+def rolling_manual_run(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> None:
+    """Step 6: a manual run with the form left as it is carries on from the last successful window."""
     print("6. A manual run with no window imports the orders placed since the last window", flush=True)
     # Every successful window counts: the retried run's, and the scheduled run the unpaused DAG made for the last day.
     scheduled = [r["data_interval_end"] for r in airflow.client.get(f"/api/v2/dags/{DAG_IDS[0]}/dagRuns", params={
@@ -346,25 +392,109 @@ def scenario(airflow: RunningAirflow, sandbox: Sandbox, company: Path) -> str:
           "the download's log says where the window started")
     check("Archive Workflow Data summary: " in task_log(airflow, DAG_IDS[0], rolling, "archive_workflow_data"),
           "the archive's log, as the UI shows it, ends with its summary line")
-    return first_run
 
 
-def screenshots(airflow: RunningAirflow, driver: Any, folder: Path, first_run: str) -> list[Path]:
+def screenshots(airflow: RunningAirflow, driver: Any, sandbox: Sandbox, folder: Path, first_run: str) -> list[Path]:
     """Grid views of the three DAGs and the run report, through the logged-in headless Chromium ``driver``."""
     folder.mkdir(parents=True, exist_ok=True)
     shots = []
-    pages = {f"grid_{dag_id}": f"{airflow.api}/dags/{dag_id}" for dag_id in DAG_IDS}
-    pages["run_report"] = f"{airflow.api}/amazon-sage/"
-    for name, url in pages.items():
-        driver.get(url)
-        time.sleep(6 if name.startswith("grid") else 1)  # the React UI loads its data after the page
-        path = folder / f"{name}.png"
-        driver.save_screenshot(str(path))
-        shots.append(path)
-    check("Import Sales Orders" in driver.page_source, "the report page renders with its phases")
+    for dag_id in DAG_IDS:
+        driver.get(f"{airflow.api}/dags/{dag_id}")
+        time.sleep(6)  # the React UI loads its data after the page
+        shots.append(folder / f"grid_{dag_id}.png")
+        driver.save_screenshot(str(shots[-1]))
+    shots += report_in_the_browser(airflow, driver, sandbox, folder, first_run)
     shots += run_with_errors(airflow, driver, folder, first_run)
     shots += trigger_form(airflow, driver, folder)
     return shots
+
+
+def report_in_the_browser(airflow: RunningAirflow, driver: Any, sandbox: Sandbox, folder: Path,
+                          first_run: str) -> list[Path]:
+    """The run report as a seller uses it: the run with failed orders, its fail file, the filter and paging."""
+    from lxml import etree
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    print("   The run report in the browser", flush=True)
+    driver.get(f"{airflow.api}/plugin/amazon-sage-runs")  # Browse > Amazon-Sage runs: the report inside the UI
+    WebDriverWait(driver, 30).until(expected_conditions.frame_to_be_available_and_switch_to_it((By.TAG_NAME,
+                                                                                                "iframe")))
+    WebDriverWait(driver, 30).until(lambda page: page.find_elements(By.CSS_SELECTOR, "tr[data-run-id]"))
+    check("run report" in driver.page_source, "Browse > Amazon-Sage runs shows the report inside Airflow's UI")
+    driver.switch_to.default_content()
+    paths = [folder / "run_report_in_airflow.png"]
+    driver.save_screenshot(str(paths[-1]))
+    report = f"{airflow.api}/amazon-sage/"
+    driver.get(report)
+    time.sleep(1)
+    paths.append(folder / "run_report.png")
+    driver.save_screenshot(str(paths[-1]))
+    [row] = driver.find_elements(By.CSS_SELECTOR, f"tr[data-run-id='{first_run}']")
+    failed = gift_set_ids(sandbox, "2026-11-16T00:00:00Z", "2026-11-17T00:00:00Z")
+    check(row.find_element(By.CSS_SELECTOR, ".badge").text == "completed with errors",
+          "the run with failed orders shows as 'completed with errors' in the report")
+    summary = row.find_element(By.CSS_SELECTOR, "details summary")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", summary)
+    summary.click()  # open the failed records
+    time.sleep(0.5)
+    listed = row.find_elements(By.CSS_SELECTOR, "details li b")
+    check({item.text for item in listed} == failed, f"its failed records list the {len(failed)} gift-set orders")
+    check("GIFTSET-AFTERNOON-TEA" in row.find_element(By.CSS_SELECTOR, "details").text,
+          "each with its reason (the gift set's SKU is not in Sage)")
+    paths.append(folder / "run_report_failed_records.png")
+    driver.save_screenshot(str(paths[-1]))
+    [link] = [a for a in row.find_elements(By.CSS_SELECTOR, ".files a") if a.text == "fail file"]
+    href = link.get_attribute("href")
+    check(href.startswith(f"{airflow.api}/amazon-sage/download/file?") and "/tmp" not in href,
+          "the fail file's link names the run and the file, not a server path")
+    download = airflow.client.get(href.removeprefix(airflow.api))
+    download.raise_for_status()
+    records = etree.fromstring(download.content).xpath("//SalesOrder")
+    check({record.findtext("CustomerOrderNumber") for record in records} == failed,
+          "the fail file downloaded from the report holds exactly the failed orders")
+    check(httpx.get(href).status_code == 303, "the download needs the login too")
+
+    driver.get(f"{report}?dag_id={DAG_IDS[0]}&state=errors")
+    outcomes = [tr.get_attribute("data-outcome") for tr in driver.find_elements(By.CSS_SELECTOR, "tr[data-run-id]")]
+    check(bool(outcomes) and set(outcomes) == {"errors"}, f"filtered by state, the report lists {len(outcomes)} runs, "
+          "all completed with errors")
+    driver.get(f"{report}?dag_id={DAG_IDS[0]}&per_page=2")
+    first_page = [tr.get_attribute("data-run-id") for tr in driver.find_elements(By.CSS_SELECTOR, "tr[data-run-id]")]
+    driver.find_element(By.CSS_SELECTOR, "a[rel='next']").click()
+    time.sleep(0.5)
+    second_page = [tr.get_attribute("data-run-id") for tr in driver.find_elements(By.CSS_SELECTOR, "tr[data-run-id]")]
+    check(len(first_page) == 2 and second_page and not set(first_page) & set(second_page)
+          and f"dag_id={DAG_IDS[0]}" in driver.current_url and "per_page=2" in driver.current_url,
+          "the next page holds the next runs and keeps the filter")
+    dag_ids = {tr.get_attribute("data-run-id"): tr.find_element(By.TAG_NAME, "a").text
+               for tr in driver.find_elements(By.CSS_SELECTOR, "tr[data-run-id]")}
+    check(set(dag_ids.values()) == {DAG_IDS[0]}, "and only the chosen DAG's runs")
+    empty = [r["run_id"] for r in airflow.client.get("/amazon-sage/api/runs", params={
+        "show_empty": True, "per_page": 100}).json() if r["empty"]]
+    driver.get(report)
+    shown = {tr.get_attribute("data-run-id") for tr in driver.find_elements(By.CSS_SELECTOR, "tr[data-run-id]")}
+    driver.find_element(By.NAME, "show_empty").click()
+    driver.find_element(By.CSS_SELECTOR, "form.filter button").click()
+    time.sleep(0.5)
+    with_empty = {tr.get_attribute("data-run-id") for tr in driver.find_elements(By.CSS_SELECTOR, "tr[data-run-id]")}
+    check(bool(empty) and not shown & set(empty) and set(empty) <= with_empty,
+          f"empty runs ({len(empty)}, e.g. the scheduled run of a day with no orders) show only when asked for")
+    return paths
+
+
+def logged_out(airflow: RunningAirflow, driver: Any, folder: Path) -> list[Path]:
+    """A visit to the report without a login lands on Airflow's login page."""
+    driver.delete_all_cookies()
+    driver.get(f"{airflow.api}/amazon-sage/?state=errors")
+    time.sleep(3)
+    path = folder / "run_report_logged_out.png"
+    driver.save_screenshot(str(path))
+    check("/auth/login" in driver.current_url and "next=" in driver.current_url
+          and "password" in driver.page_source.lower(),
+          f"logged out, the report sends the browser to Airflow's login ({driver.current_url.split('?')[0]})")
+    return [path]
 
 
 def run_with_errors(airflow: RunningAirflow, driver: Any, folder: Path, run_id: str) -> list[Path]:
@@ -551,12 +681,13 @@ def run_pass(topology: str, keep: bool) -> Path:
             subprocess.run([sys.executable, "-m", "amazon_sage.cli.pools"], env=env, check=True,
                            stdout=subprocess.DEVNULL)
             airflow.start()
-            first_run = scenario(airflow, sandbox, company)
+            first_run = scenario(airflow, sandbox, company, full=topology == "local")
             if topology == "local":
                 artifacts = PROJECT / ".ci" / "artifacts"
                 with logged_in_chromium(airflow.api, airflow.token) as driver:
-                    shots = screenshots(airflow, driver, artifacts, first_run)
+                    shots = screenshots(airflow, driver, sandbox, artifacts, first_run)
                     shots += connection_form(airflow, driver, sandbox, server.url, artifacts)
+                    shots += logged_out(airflow, driver, artifacts)
                 for shot in shots:
                     print(f"  screenshot: {shot}", flush=True)
         except Exception:
@@ -578,7 +709,9 @@ def main() -> int:
     parser.add_argument("--topology", choices=("local", "celery", "both"), default="both")
     args = parser.parse_args()
     for topology in ("local", "celery") if args.topology == "both" else (args.topology,):
+        started = time.monotonic()
         run_pass(topology, args.keep)
+        print(f"== {topology} topology passed in {time.monotonic() - started:.0f} s", flush=True)
     print("All checks passed.")
     return 0
 

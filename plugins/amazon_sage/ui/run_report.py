@@ -1,111 +1,209 @@
-"""The run report in the Airflow UI: Zynk's History tab, rebuilt on Airflow's own data.
+"""The run report in the Airflow UI: Zynk's History tab, rebuilt on Airflow's own data. The app's wiring.
 
-For each run of the product's DAGs it shows the state, the times and every phase's counts
-(in, out, failed, skipped) as the tasks pushed them to XCom under the key ``counts``, plus
-the archive the run was zipped to. The DAGs and phases come from Airflow's own records: the
-product's DAGs are those whose tasks have the product's owner, and each phase is a task
-instance of the run, named by its display name (the Zynk phase), in the order the DAG runs
-them. It is a FastAPI app served by Airflow's API server (see :mod:`amazon_sage_plugin`),
-behind Airflow's own login, and it reads only counts and ids, never the files' contents.
+A FastAPI app that Airflow's API server mounts at :data:`URL_PREFIX` (see :mod:`amazon_sage_plugin`):
+
+* ``GET /``: the HTML report (:mod:`~amazon_sage.ui.report_page`): one row per run with its badge
+  (ok, completed with errors, failed, running), its counts in columns, its failed records with their
+  reasons, links to the run and each task's log in Airflow, and downloads of its files; a filter by
+  DAG, state and dates, 25 runs a page, empty runs hidden unless asked for, and two daily charts.
+* ``GET /api/runs``: the same runs as JSON (a list; ``X-Total-Count`` and ``X-Pages`` headers).
+* ``GET /download/file?dag_id=&run_id=&name=`` and ``GET /download/archive?dag_id=&run_id=``: a
+  file of the run's archive, or the whole archive as a zip, decrypted and streamed
+  (:mod:`~amazon_sage.ui.run_files`: names are checked against the archive's manifest).
+
+Everything is behind Airflow's own login (``get_user``). The JSON API answers 401 without it;
+the HTML page and the downloads, which people open in a browser, redirect to Airflow's login
+(``/api/v2/auth/login?next=…``, which sends on to whatever the auth manager's login page is) and
+come back to the page after it. Which data it reads, and where failure reasons come from, is
+described in :mod:`~amazon_sage.ui.report_query` and :mod:`~amazon_sage.ui.run_files`.
 """
 
 from __future__ import annotations
 
-import html
+import shutil
+from datetime import date
 from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
-from fastapi import Depends, FastAPI, Query
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.background import BackgroundTask
 
-from amazon_sage.core.counts import IMPORT_FILE_KEY, STANDARD_KEYS, XCOM_KEY
-from amazon_sage.dag_factories import OWNER
+from amazon_sage.ui.report_page import RunFiles, render_page
+from amazon_sage.ui.report_query import (
+    DAG_COLUMNS,
+    MAX_PER_PAGE,
+    OUTCOMES,
+    PAGE_SIZE,
+    ReportPage,
+    RunFilter,
+    RunRow,
+    report_page,
+)
+from amazon_sage.ui.run_files import (
+    RunFileNotFound,
+    RunFileUnavailable,
+    archive_of,
+    archived_run,
+    failure_reasons,
+    file_role,
+    manifest_files,
+    prepare_download,
+)
 
-ARCHIVE_TASK = "archive_workflow_data"  # its return value is the archive's URI
-SHOWN_DETAILS = ("duplicates", "attention", "awaiting_import", "overdue")
+URL_PREFIX = "/amazon-sage"
+LOGIN = "/api/v2/auth/login"  # Airflow's public login route: it redirects to the auth manager's own page
+ROLE_ORDER = ("success", "fail", "skipped", "audit trail")
+NOT_ARCHIVED = {"failed": "Not archived: a phase failed, so the run's files wait in its working folder for a retry.",
+                "running": "", "ok": "Not archived.", "errors": "Not archived."}
 
 
-def runs_with_counts(dag_id: str | None = None, run_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """Recent runs of the product's DAGs with each phase's state and counts."""
+class LoginRequired(Exception):
+    """A browser request without a valid login: answered with a redirect to Airflow's login."""
+
+    def __init__(self, next_url: str):
+        self.next_url = next_url
+
+
+def airflow_root(request: Request) -> str:
+    """The path Airflow's UI is served under ('' at the site's root), from the mount's root path."""
+    return str(request.scope.get("root_path", "")).removesuffix(URL_PREFIX)
+
+
+async def browser_user(request: Request) -> Any:
+    """``get_user`` for pages a person opens: a missing or expired login raises :class:`LoginRequired`.
+
+    Calls ``get_user`` itself (a sub-dependency's HTTPException could not be caught here) and
+    honours an override of ``get_user`` as FastAPI would, so tests can log in the same way for
+    every route.
+    """
+    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
+
+    override = request.app.dependency_overrides.get(get_user)
+    try:
+        if override is not None:
+            return override()
+        return await get_user(request, None, await bearer_scheme(request))
+    except HTTPException as exc:
+        if exc.status_code in (401, 403):
+            raise LoginRequired(str(request.url)) from None
+        raise
+
+
+def _date(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(400, f"{name} must be a date, YYYY-MM-DD") from None
+
+
+def run_filter(dag_id: Annotated[str | None, Query()] = None, run_id: Annotated[str | None, Query()] = None,
+               state: Annotated[str | None, Query(description=", ".join(OUTCOMES))] = None,
+               date_from: Annotated[str | None, Query()] = None, date_to: Annotated[str | None, Query()] = None,
+               show_empty: Annotated[bool, Query()] = False, page: Annotated[int, Query(ge=1)] = 1,
+               per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = PAGE_SIZE) -> RunFilter:
+    """The filter from the query string; the form sends empty strings for "all"."""
+    if state and state not in OUTCOMES:
+        raise HTTPException(400, f"state must be one of {', '.join(OUTCOMES)}")
+    return RunFilter(dag_id=dag_id or None, run_id=run_id or None, state=state or None,
+                     date_from=_date(date_from, "date_from"), date_to=_date(date_to, "date_to"),
+                     show_empty=show_empty, page=page, per_page=per_page)
+
+
+def run_files(row: RunRow) -> RunFiles:
+    """The row's downloadable files and failure reasons, from its archive; never raises for a bad archive."""
+    run = archive_of(row.dag_id, row.run_id, row.archive_uri)
+    if run is None:
+        return RunFiles(problem=NOT_ARCHIVED[row.outcome])
+    found = RunFiles(archived=True)
+    try:
+        roles = [(file_role(name, row.import_file), name) for name in manifest_files(run)]
+        found.files = sorted(((role, name) for role, name in roles if role),
+                             key=lambda item: (ROLE_ORDER.index(item[0]), item[1]))
+        if row.failed_records or row.totals.failed:
+            found.reasons = failure_reasons(run)
+    except RunFileUnavailable as exc:
+        found.problem = str(exc)
+    return found
+
+
+def _as_json(row: RunRow, files: RunFiles, airflow: str) -> dict[str, Any]:
+    download = f"{URL_PREFIX}/download/file?"
+    archived = archive_of(row.dag_id, row.run_id, row.archive_uri)
+    return {
+        "dag_id": row.dag_id, "run_id": row.run_id, "state": row.state, "outcome": row.outcome,
+        "outcome_label": OUTCOMES[row.outcome][0], "run_type": row.run_type,
+        "run_after": row.run_after.isoformat() if row.run_after else None,
+        "start": str(row.start or ""), "end": str(row.end or ""), "empty": row.empty,
+        "columns": {"read": row.columns.read_label, "done": row.columns.done_label},
+        "totals": vars(row.totals), "phases": row.phases,
+        "failed_records": [{"task_id": task, **value} for task, value in row.failed_records.items()],
+        "failures": [{"id": record, "reason": reason} for record, reason in files.reasons],
+        "files": [{"role": role, "name": name, "url": download + urlencode({"dag_id": row.dag_id,
+                                                                              "run_id": row.run_id, "name": name})}
+                  for role, name in files.files],
+        "archive": archived.archive if archived else None,  # its name, never its path on the server
+        "problem": files.problem,
+        "run_url": f"{airflow}/dags/{quote(row.dag_id, safe='')}/runs/{quote(row.run_id, safe='')}",
+    }
+
+
+def _product_dags() -> list[str]:
+    """The product's DAGs that Airflow knows, for the filter's list."""
     from airflow.models.dag import DagModel
-    from airflow.models.dagrun import DagRun
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    from amazon_sage.dag_factories import OWNER
+
     with create_session() as session:
-        product_dags = select(DagModel.dag_id).where(DagModel.owners == OWNER)
-        query = select(DagRun).where(DagRun.dag_id.in_(product_dags))
-        if dag_id:
-            query = query.where(DagRun.dag_id == dag_id)
-        if run_id:
-            query = query.where(DagRun.run_id == run_id)
-        runs = session.scalars(query.order_by(DagRun.run_after.desc()).limit(limit)).all()
-        if not runs:
-            return []
-        wanted_runs = [run.run_id for run in runs]
-        # Upstream tasks weigh more (Airflow's default downstream weight rule), so this is the DAG's order.
-        instances: dict[tuple[str, str], list[Any]] = {}
-        for ti in session.scalars(select(TaskInstance).where(TaskInstance.run_id.in_(wanted_runs))
-                                  .order_by(TaskInstance.priority_weight.desc(), TaskInstance.task_id)):
-            instances.setdefault((ti.dag_id, ti.run_id), []).append(ti)
-        xcoms = session.scalars(select(XComModel).where(XComModel.run_id.in_(wanted_runs),
-                                                        XComModel.key.in_([XCOM_KEY, "return_value",
-                                                                            IMPORT_FILE_KEY]))).all()
-        values: dict[tuple[str, str, str, str], Any] = {
-            (x.dag_id, x.run_id, x.task_id, x.key): XComModel.deserialize_value(x) for x in xcoms}
-        report = []
-        for run in runs:
-            phases = [{"task_id": ti.task_id, "phase": ti.task_display_name, "state": str(ti.state),
-                       "counts": values.get((run.dag_id, run.run_id, ti.task_id, XCOM_KEY)) or {},
-                       "import_file": values.get((run.dag_id, run.run_id, ti.task_id, IMPORT_FILE_KEY))}
-                      for ti in instances.get((run.dag_id, run.run_id), [])]
-            archive = values.get((run.dag_id, run.run_id, ARCHIVE_TASK, "return_value"))
-            report.append({"dag_id": run.dag_id, "run_id": run.run_id, "state": str(run.state),
-                           "run_type": str(run.run_type), "start": str(run.start_date or ""),
-                           "end": str(run.end_date or ""), "phases": phases, "archive": archive})
-        return report
+        known = list(session.scalars(select(DagModel.dag_id).where(DagModel.owners == OWNER).order_by(DagModel.dag_id)))
+    return known or sorted(DAG_COLUMNS)
 
 
-def render_html(report: list[dict[str, Any]]) -> str:
-    rows = []
-    for run in report:
-        cells = "".join(
-            f"<td class='{html.escape(p['state'])}'><b>{html.escape(p['phase'])}</b><br>{html.escape(p['state'])}"
-            + "".join(f"<br>{html.escape(str(k))}: {html.escape(str(v))}" for k, v in p["counts"].items()
-                      if k in STANDARD_KEYS or k in SHOWN_DETAILS)
-            + (f"<br>Sage import file: {html.escape(p['import_file'].rsplit('/', 1)[-1])}" if p["import_file"] else "")
-            + "</td>" for p in run["phases"])
-        rows.append(f"<tr><td>{html.escape(run['dag_id'])}<br><small>{html.escape(run['run_id'])}</small></td>"
-                    f"<td class='{html.escape(run['state'])}'>{html.escape(run['state'])}</td>"
-                    f"<td><small>{html.escape(run['start'][:19])}<br>{html.escape(run['end'][:19])}</small></td>"
-                    f"{cells}<td><small>{html.escape(str(run['archive'] or ''))}</small></td></tr>")
-    body = "".join(rows) or "<tr><td colspan='9'>No runs yet.</td></tr>"
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Amazon-Sage run report</title>
-<style>body{{font-family:sans-serif;margin:1em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}} .success{{background:#e6f4ea}}
-.failed,.upstream_failed{{background:#fde7e9}} .skipped{{background:#eee}}
-.running,.queued{{background:#e8f0fe}}</style>
-</head><body><h2>Amazon ⇄ Sage 50: run report</h2>
-<p>Each run with every phase's state and counts (in, out, failed, skipped), like Zynk's History tab.
-Failed records are listed by id in the task logs and the run's fail files.</p>
-<table><tr><th>DAG / run</th><th>State</th><th>Start / end (UTC)</th><th colspan="4">Phases</th><th>Archive</th></tr>
-{body}</table></body></html>"""
+def _streamed(run_id: str, dag_id: str, name: str | None) -> FileResponse:
+    try:
+        ready = prepare_download(archived_run(dag_id, run_id), name)
+    except RunFileNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except RunFileUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+    # The decrypted copy lives only while it streams: the task runs after the last byte was sent.
+    return FileResponse(ready.path, media_type=ready.media_type, filename=ready.filename,
+                        background=BackgroundTask(shutil.rmtree, ready.scratch, ignore_errors=True))
 
 
 def create_app() -> FastAPI:
+    """The report's app; Airflow mounts it at URL_PREFIX."""
     from airflow.api_fastapi.core_api.security import get_user
 
-    app = FastAPI(title="Amazon-Sage run report", dependencies=[Depends(get_user)])  # Airflow's login
+    app = FastAPI(title="Amazon-Sage run report")
 
-    @app.get("/", response_class=HTMLResponse)
-    def report_page(dag_id: Annotated[str | None, Query()] = None,
-                    run_id: Annotated[str | None, Query()] = None) -> str:
-        return render_html(runs_with_counts(dag_id, run_id))
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(f"{airflow_root(request)}{LOGIN}?{urlencode({'next': exc.next_url})}", 303)
 
-    @app.get("/api/runs")
-    def report_json(dag_id: Annotated[str | None, Query()] = None,
-                    run_id: Annotated[str | None, Query()] = None) -> list[dict[str, Any]]:
-        return runs_with_counts(dag_id, run_id)
+    @app.get("/", response_class=HTMLResponse, dependencies=[Depends(browser_user)])
+    def report_html(request: Request, wanted: Annotated[RunFilter, Depends(run_filter)]) -> str:
+        report: ReportPage = report_page(wanted)
+        files = {(row.dag_id, row.run_id): run_files(row) for row in report.rows}
+        root = airflow_root(request)
+        return render_page(report, wanted, files, _product_dags(), root, root + URL_PREFIX)
+
+    @app.get("/api/runs", dependencies=[Depends(get_user)])
+    def report_json(request: Request, wanted: Annotated[RunFilter, Depends(run_filter)]) -> JSONResponse:
+        report = report_page(wanted)
+        body = [_as_json(row, run_files(row), airflow_root(request)) for row in report.rows]
+        return JSONResponse(body, headers={"X-Total-Count": str(report.total), "X-Pages": str(report.pages)})
+
+    @app.get("/download/file", dependencies=[Depends(browser_user)])
+    def download_file(dag_id: str, run_id: str, name: str) -> FileResponse:
+        return _streamed(run_id, dag_id, name)
+
+    @app.get("/download/archive", dependencies=[Depends(browser_user)])
+    def download_archive(dag_id: str, run_id: str) -> FileResponse:
+        return _streamed(run_id, dag_id, None)
 
     return app
