@@ -53,14 +53,21 @@ def three_runs(orders_dag) -> dict[str, Any]:
     }
 
 
-def logged_in_client() -> Any:
+def logged_in_client(role: str | None = "viewer") -> Any:
+    """A client logged in to the report as a user of Airflow's simple auth manager with ``role``.
+
+    Viewer is the least role that may read DAGs and their task results; a user with no role may read nothing.
+    """
+    from airflow.api_fastapi.app import create_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from airflow.api_fastapi.core_api.security import get_user
     from fastapi.testclient import TestClient
 
     from amazon_sage.ui.run_report import create_app
 
+    create_auth_manager()  # as the API server does at start
     app = create_app()
-    app.dependency_overrides[get_user] = lambda: object()
+    app.dependency_overrides[get_user] = lambda: SimpleAuthManagerUser(username="bookkeeper", role=role)
     return TestClient(app)
 
 
@@ -147,6 +154,19 @@ def test_downloads_decrypt_from_the_archive_and_refuse_other_names(three_runs) -
                                                    "run_id": errors["run_id"]}).status_code == 404
     assert client.get("/download/archive", params={"dag_id": DAG_ID,
                                                    "run_id": three_runs["failed"].run_id}).status_code == 404
+
+
+def test_a_user_the_auth_manager_refuses_sees_no_runs_and_gets_no_files(three_runs) -> None:
+    errors = three_runs["errors"].run_id
+    allowed = logged_in_client("viewer")
+    assert any(run["run_id"] == errors and run["files"] for run in runs_of(allowed))
+    refused = logged_in_client(None)
+    assert runs_of(refused) == []  # not one of the DAGs it may read
+    page = refused.get("/", params={"dag_id": DAG_ID}).text
+    assert errors not in page and "download/" not in page
+    for path, extra in (("/download/archive", {}), ("/download/file", {"name": "zynk_orders_fail.xml"})):
+        answer = refused.get(path, params={"dag_id": DAG_ID, "run_id": errors, **extra})
+        assert answer.status_code == 403 and "may not read this DAG's task results" in answer.text
 
 
 def test_filter_paging_empty_runs_and_chart(three_runs) -> None:

@@ -91,6 +91,7 @@ class RunFilter:
     show_empty: bool = False
     page: int = 1
     per_page: int = PAGE_SIZE
+    readable_dags: frozenset[str] | None = None  # the DAGs whose runs the viewer may see (None: all)
 
     def __post_init__(self) -> None:
         if self.state is not None and self.state not in OUTCOMES:
@@ -182,6 +183,8 @@ def _select_runs(session: Any, wanted: RunFilter, *, with_state: bool) -> tuple[
                    DagRun.start_date, DagRun.end_date).where(DagRun.dag_id.in_(product_dags))
     if wanted.dag_id:
         query = query.where(DagRun.dag_id == wanted.dag_id)
+    if wanted.readable_dags is not None:
+        query = query.where(DagRun.dag_id.in_(sorted(wanted.readable_dags)))
     if wanted.run_id:
         query = query.where(DagRun.run_id == wanted.run_id)
     if with_state and wanted.state:

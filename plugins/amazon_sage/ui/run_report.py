@@ -11,16 +11,23 @@ A FastAPI app that Airflow's API server mounts at :data:`URL_PREFIX` (see :mod:`
   file of the run's archive, or the whole archive as a zip, decrypted and streamed
   (:mod:`~amazon_sage.ui.run_files`: names are checked against the archive's manifest).
 
-Everything is behind Airflow's own login (``get_user``). The JSON API answers 401 without it;
-the HTML page and the downloads, which people open in a browser, redirect to Airflow's login
-(``/api/v2/auth/login?next=…``, which sends on to whatever the auth manager's login page is) and
-come back to the page after it. Which data it reads, and where failure reasons come from, is
-described in :mod:`~amazon_sage.ui.report_query` and :mod:`~amazon_sage.ui.run_files`.
+Everything is behind Airflow's own login (``get_user``) and its auth manager's per-DAG rights: the
+report lists only runs of the DAGs the viewer may read (``get_authorized_dag_ids``), and a run's
+files and failure reasons, which come from its archive and can hold buyer data, only for viewers
+the auth manager lets read that DAG's task results (``is_authorized_dag``, ``GET`` on
+``DagAccessEntity.XCOM``); anyone else gets 403 on a download and no links on the page.
+
+The JSON API answers 401 without a login; the HTML page and the downloads, which people open in a
+browser, redirect to Airflow's login (``/api/v2/auth/login?next=…``, which sends on to whatever the
+auth manager's login page is) and come back to the page after it. Which data it reads, and where
+failure reasons come from, is described in :mod:`~amazon_sage.ui.report_query` and
+:mod:`~amazon_sage.ui.run_files`.
 """
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -112,8 +119,30 @@ def run_filter(dag_id: Annotated[str | None, Query()] = None, run_id: Annotated[
                      show_empty=show_empty, page=page, per_page=per_page)
 
 
-def run_files(row: RunRow) -> RunFiles:
+FILES_FORBIDDEN = ("Your Airflow role may not read this DAG's task results, which its files and failure reasons "
+                   "are: an Airflow admin can grant it.")
+
+
+def readable_dags(user: Any) -> frozenset[str]:
+    """The DAGs whose runs ``user`` may see, as the auth manager says."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    return frozenset(get_auth_manager().get_authorized_dag_ids(user=user, method="GET"))
+
+
+def may_read_files(user: Any, dag_id: str) -> bool:
+    """Whether ``user`` may read the task results (XCom) of ``dag_id``: the rights a run's files need."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    return get_auth_manager().is_authorized_dag(method="GET", access_entity=DagAccessEntity.XCOM,
+                                                details=DagDetails(id=dag_id), user=user)
+
+
+def run_files(row: RunRow, allowed: bool = True) -> RunFiles:
     """The row's downloadable files and failure reasons, from its archive; never raises for a bad archive."""
+    if not allowed:
+        return RunFiles(problem=FILES_FORBIDDEN)
     run = archive_of(row.dag_id, row.run_id, row.archive_uri)
     if run is None:
         return RunFiles(problem=NOT_ARCHIVED[row.outcome])
@@ -185,25 +214,41 @@ def create_app() -> FastAPI:
     async def to_login(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(f"{airflow_root(request)}{LOGIN}?{urlencode({'next': exc.next_url})}", 303)
 
-    @app.get("/", response_class=HTMLResponse, dependencies=[Depends(browser_user)])
-    def report_html(request: Request, wanted: Annotated[RunFilter, Depends(run_filter)]) -> str:
+    def rows_with_files(user: Any, wanted: RunFilter) -> tuple[ReportPage, RunFilter, dict[tuple[str, str], RunFiles]]:
+        wanted = replace(wanted, readable_dags=readable_dags(user))
         report: ReportPage = report_page(wanted)
-        files = {(row.dag_id, row.run_id): run_files(row) for row in report.rows}
-        root = airflow_root(request)
-        return render_page(report, wanted, files, _product_dags(), root, root + URL_PREFIX)
+        allowed = {dag_id: may_read_files(user, dag_id) for dag_id in {row.dag_id for row in report.rows}}
+        return report, wanted, {(row.dag_id, row.run_id): run_files(row, allowed[row.dag_id]) for row in report.rows}
 
-    @app.get("/api/runs", dependencies=[Depends(get_user)])
-    def report_json(request: Request, wanted: Annotated[RunFilter, Depends(run_filter)]) -> JSONResponse:
-        report = report_page(wanted)
-        body = [_as_json(row, run_files(row), airflow_root(request)) for row in report.rows]
+    @app.get("/", response_class=HTMLResponse)
+    def report_html(request: Request, wanted: Annotated[RunFilter, Depends(run_filter)],
+                    user: Annotated[Any, Depends(browser_user)]) -> str:
+        report, wanted, files = rows_with_files(user, wanted)
+        root = airflow_root(request)
+        return render_page(report, wanted, files, [d for d in _product_dags() if d in wanted.readable_dags], root,
+                           root + URL_PREFIX)
+
+    @app.get("/api/runs")
+    def report_json(request: Request, wanted: Annotated[RunFilter, Depends(run_filter)],
+                    # A default, not Annotated: the local get_user is out of a string annotation's reach.
+                    user: Any = Depends(get_user)) -> JSONResponse:  # noqa: B008
+        report, _, files = rows_with_files(user, wanted)
+        body = [_as_json(row, files[row.dag_id, row.run_id], airflow_root(request)) for row in report.rows]
         return JSONResponse(body, headers={"X-Total-Count": str(report.total), "X-Pages": str(report.pages)})
 
-    @app.get("/download/file", dependencies=[Depends(browser_user)])
-    def download_file(dag_id: str, run_id: str, name: str) -> FileResponse:
+    def checked(user: Any, dag_id: str) -> None:
+        if not may_read_files(user, dag_id):
+            raise HTTPException(403, FILES_FORBIDDEN)
+
+    @app.get("/download/file")
+    def download_file(dag_id: str, run_id: str, name: str,
+                      user: Annotated[Any, Depends(browser_user)]) -> FileResponse:
+        checked(user, dag_id)
         return _streamed(run_id, dag_id, name)
 
-    @app.get("/download/archive", dependencies=[Depends(browser_user)])
-    def download_archive(dag_id: str, run_id: str) -> FileResponse:
+    @app.get("/download/archive")
+    def download_archive(dag_id: str, run_id: str, user: Annotated[Any, Depends(browser_user)]) -> FileResponse:
+        checked(user, dag_id)
         return _streamed(run_id, dag_id, None)
 
     return app
