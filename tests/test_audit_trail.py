@@ -298,12 +298,12 @@ def test_the_orders_dag_posts_through_the_audit_trail(tmp_path, product_env, air
     with archived_zip(archives[0]) as archive:
         assert files[0].name in archive.namelist()
         assert archive.read(files[0].name) == files[0].read_bytes()
-    from amazon_sage.ui.run_report import render_html, runs_with_counts
+    from amazon_sage.ui.report_query import RunFilter, report_page
+    from amazon_sage.ui.run_report import run_files
 
-    report = runs_with_counts("amazon_orders_to_sage", run.run_id)
-    phase = next(p for p in report[0]["phases"] if p["task_id"] == "export_audit_trail")
-    assert phase["import_file"] == str(files[0]) and phase["counts"]["out"] > 0
-    assert f"Sage import file: {files[0].name}" in render_html(report)
+    [row] = report_page(RunFilter(dag_id="amazon_orders_to_sage", run_id=run.run_id)).rows
+    assert row.import_file == files[0].name and row.counts["export_audit_trail"]["out"] > 0
+    assert ("audit trail", files[0].name) in run_files(row).files  # the report offers the file for download
     import_audit_trail(company, files[0])
     versions = [v for history in sandbox_server.sandbox.state.versions.values() for v in history]
     expected = [o for o in latest_versions(versions) if o["fulfillment"]["fulfillmentStatus"] in IMPORTED
