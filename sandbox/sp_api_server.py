@@ -62,6 +62,7 @@ from sandbox.sp_api_notifications import (
     NotificationsError,
     NotificationsSandbox,
 )
+from sandbox.sp_api_reports import REPORT_DOWNLOADS, REPORT_LIMITS, REPORTS, ReportsError, ReportsSandbox
 from sandbox.sp_api_sellers import PARTICIPATIONS_PATH, SELLERS_LIMITS, participations
 from sandbox.sp_api_shipments import (
     CONFIRM_PREFIX,
@@ -76,7 +77,7 @@ from sandbox.sp_api_shipments import (
 MODELS = Path(os.environ.get("SPAPI_SANDBOX_MODELS", PROJECT / "include" / "amazon"))
 SEARCH_PATH = "/orders/2026-01-01/orders"
 AMAZON_LIMITS = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), **SHIPMENT_LIMITS, **FEED_LIMITS,
-                 **SELLERS_LIMITS, **NOTIFICATION_LIMITS}
+                 **SELLERS_LIMITS, **NOTIFICATION_LIMITS, **REPORT_LIMITS}
 TWO_MINUTES = timedelta(minutes=2)
 TOKEN_LIFETIME = timedelta(hours=24)
 # Query keys python-amazon-sp-api adds on GETs; Amazon ignores them, so must we.
@@ -228,7 +229,7 @@ class OrdersModel:
         return set(self.parameters[name]["items"]["enum"])
 
 
-class Sandbox(FeedsSandbox, ShipmentsSandbox, NotificationsSandbox):
+class Sandbox(FeedsSandbox, ShipmentsSandbox, NotificationsSandbox, ReportsSandbox):
     """The sandbox's behaviour, independent of HTTP so that the handler stays small."""
 
     def __init__(self, versions: list[dict[str, Any]] | None = None, models: Path | None = None):
@@ -237,6 +238,7 @@ class Sandbox(FeedsSandbox, ShipmentsSandbox, NotificationsSandbox):
         self.init_feeds(models or models_dir())
         self.init_shipments(models or models_dir())
         self.init_notifications(models or models_dir())
+        self.init_reports(models or models_dir())
         self.add_versions(versions or [])
         self.participating: set[str] | None = None  # country codes the seller sells in; None: every EU one
 
@@ -310,6 +312,7 @@ class Sandbox(FeedsSandbox, ShipmentsSandbox, NotificationsSandbox):
                 self.state.revoked_client_secrets = set(config["revoked_client_secrets"])
             self.configure_feeds(config)
             self.configure_notifications(config)
+            self.configure_reports(config)
 
     # -- LWA ---------------------------------------------------------------------------------
 
@@ -522,7 +525,7 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     self._fail(fault)
                 else:
                     self._send(status, answer, limit)
-            except (FeedError, ShipmentError, NotificationsError) as exc:
+            except (FeedError, ShipmentError, NotificationsError, ReportsError) as exc:
                 self._error(ApiError(exc.status, exc.code, exc.message))
             except ApiError as exc:
                 self._error(exc, limit if exc.status == 429 else None)
@@ -584,7 +587,7 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             except ApiError as exc:
                 self._send(exc.status, {"error": exc.code, "error_description": exc.message})
 
-        def _s3_error(self, exc: FeedError) -> None:
+        def _s3_error(self, exc: FeedError | ReportsError) -> None:
             body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{exc.code}</Code>"
                     f"<Message>{exc.message}</Message></Error>").encode()
             self._send(exc.status, body, content_type="application/xml")
@@ -630,6 +633,19 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             elif url.path.startswith(f"{FEEDS}/documents/"):
                 document_id = url.path.rsplit("/", 1)[-1]
                 self._sp_api("getFeedDocument", lambda: sandbox.get_feed_document(document_id, self.base_url))
+            elif url.path.startswith(f"{REPORTS}/reports/"):
+                report_id = url.path.rsplit("/", 1)[-1]
+                self._sp_api("getReport", lambda: sandbox.get_report(report_id))
+            elif url.path.startswith(f"{REPORTS}/documents/"):
+                document_id = url.path.rsplit("/", 1)[-1]
+                self._sp_api("getReportDocument", lambda: sandbox.get_report_document(document_id, self.base_url))
+            elif url.path.startswith(REPORT_DOWNLOADS):
+                try:
+                    with sandbox.state.lock:
+                        data = sandbox.download_report(url.path.rsplit("/", 1)[-1])
+                    self._send(200, data, content_type="application/octet-stream")
+                except ReportsError as exc:
+                    self._s3_error(exc)
             elif url.path.startswith("/_downloads/"):
                 try:
                     with sandbox.state.lock:
@@ -643,9 +659,12 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     listings = {sku: {"quantity": listing.quantity, "price": str(listing.price)}
                                 for sku, listing in sandbox.feeds_state.listings.items()}
                     feeds = {feed_id: feed.status for feed_id, feed in sandbox.feeds_state.feeds.items()}
+                    reports = {report_id: report.status
+                               for report_id, report in sandbox.reports_state.reports.items()}
                 self._send(200, {"orders": len(state.versions), "calls": state.calls, "throttled": state.throttled,
                                  "clock": _iso(state.now()), "faults": [vars(f) for f in state.faults],
-                                 "listings": listings, "feeds": feeds, "confirmations": sandbox.confirmations})
+                                 "listings": listings, "feeds": feeds, "reports": reports,
+                                 "confirmations": sandbox.confirmations})
             else:
                 self._error(ApiError(404, "NotFound", f"No such resource {url.path}"))
 
@@ -661,6 +680,9 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     body = json.loads(self._body() or b"{}")
                     also = "JSON_LISTINGS_FEED" if body.get("feedType") == "JSON_LISTINGS_FEED" else None
                     self._sp_api("createFeed", lambda: sandbox.create_feed(body), 202, also=also)
+                elif url.path == f"{REPORTS}/reports":
+                    body = json.loads(self._body() or b"{}")
+                    self._sp_api("createReport", lambda: sandbox.create_report(body), 202)
                 elif url.path.startswith(CONFIRM_PREFIX) and url.path.endswith(CONFIRM_SUFFIX):
                     order_id = url.path.removeprefix(CONFIRM_PREFIX).removesuffix(CONFIRM_SUFFIX)
                     body = json.loads(self._body() or b"{}")
