@@ -44,6 +44,7 @@ import random
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -605,6 +606,19 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             except FeedError as exc:
                 self._s3_error(exc)
 
+        @property
+        def _by_id(self) -> tuple[tuple[str, str, Callable[[str], Any]], ...]:
+            """GET <prefix><id> routes: the prefix, the operation and what answers it for the id."""
+            return ((f"{FEEDS}/feeds/", "getFeed", sandbox.get_feed),
+                    (f"{FEEDS}/documents/", "getFeedDocument",
+                     lambda name: sandbox.get_feed_document(name, self.base_url)),
+                    (f"{REPORTS}/reports/", "getReport", sandbox.get_report),
+                    (f"{REPORTS}/documents/", "getReportDocument",
+                     lambda name: sandbox.get_report_document(name, self.base_url)))
+
+        # The presigned document URLs, which are S3's, not SP-API operations.
+        _downloads = (("/_downloads/", sandbox.download), (REPORT_DOWNLOADS, sandbox.download_report))
+
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             if url.path == SEARCH_PATH:
@@ -627,31 +641,16 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 self._sp_api("getFeeds", lambda: sandbox.get_feeds(query))
             elif url.path == PARTICIPATIONS_PATH:
                 self._sp_api("getMarketplaceParticipations", lambda: participations(sandbox.participating))
-            elif url.path.startswith(f"{FEEDS}/feeds/"):
-                feed_id = url.path.rsplit("/", 1)[-1]
-                self._sp_api("getFeed", lambda: sandbox.get_feed(feed_id))
-            elif url.path.startswith(f"{FEEDS}/documents/"):
-                document_id = url.path.rsplit("/", 1)[-1]
-                self._sp_api("getFeedDocument", lambda: sandbox.get_feed_document(document_id, self.base_url))
-            elif url.path.startswith(f"{REPORTS}/reports/"):
-                report_id = url.path.rsplit("/", 1)[-1]
-                self._sp_api("getReport", lambda: sandbox.get_report(report_id))
-            elif url.path.startswith(f"{REPORTS}/documents/"):
-                document_id = url.path.rsplit("/", 1)[-1]
-                self._sp_api("getReportDocument", lambda: sandbox.get_report_document(document_id, self.base_url))
-            elif url.path.startswith(REPORT_DOWNLOADS):
+            elif by_id := next((route for route in self._by_id if url.path.startswith(route[0])), None):
+                prefix, operation, action = by_id
+                name = url.path.removeprefix(prefix)
+                self._sp_api(operation, lambda: action(name))
+            elif download := next((fetch for prefix, fetch in self._downloads if url.path.startswith(prefix)), None):
                 try:
                     with sandbox.state.lock:
-                        data = sandbox.download_report(url.path.rsplit("/", 1)[-1])
+                        data = download(url.path.rsplit("/", 1)[-1])
                     self._send(200, data, content_type="application/octet-stream")
-                except ReportsError as exc:
-                    self._s3_error(exc)
-            elif url.path.startswith("/_downloads/"):
-                try:
-                    with sandbox.state.lock:
-                        data = sandbox.download(url.path.rsplit("/", 1)[-1])
-                    self._send(200, data, content_type="application/octet-stream")
-                except FeedError as exc:
+                except (FeedError, ReportsError) as exc:
                     self._s3_error(exc)
             elif url.path == "/_sandbox/state":
                 state = sandbox.state

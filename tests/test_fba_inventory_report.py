@@ -26,12 +26,12 @@ HEADER = ("sku\tfnsku\tasin\tproduct-name\tcondition\tyour-price\tmfn-listing-ex
 
 
 def test_parses_by_header_names_whatever_their_order_and_extra_columns() -> None:
-    report = ("afn-listing-exists\tproduct-name\tbrand-new-column\tSKU \n"
-              "Yes\tRed mug \"350ml\tx\tMUG-RED-01\n"
-              "No\tTeapot\tx\tTEAPOT-CAST-1L\n"
-              "\n"
-              "yes\tTowels\tx\tTOWEL-LINEN-2\n"
-              "Yes\tNo SKU\tx\t\n").encode()
+    report = (b"afn-listing-exists\tproduct-name\tbrand-new-column\tSKU \n"
+              b"Yes\tRed mug \"350ml\tx\tMUG-RED-01\n"
+              b"No\tTeapot\tx\tTEAPOT-CAST-1L\n"
+              b"\n"
+              b"yes\tTowels\tx\tTOWEL-LINEN-2\n"
+              b"Yes\tNo SKU\tx\t\n")
     inventory = parse_fba_inventory(report)
     assert inventory.skus == {"MUG-RED-01", "TOWEL-LINEN-2"}
     assert (inventory.rows, inventory.encoding) == (3, "utf-8")
