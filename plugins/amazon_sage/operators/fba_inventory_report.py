@@ -103,7 +103,7 @@ class AmazonFbaInventoryReportOperator(BaseOperator):
         elif status == "DONE":
             try:
                 skus = self._read(report)
-            except (AirflowException, ValueError, OSError, KeyError) as exc:  # OSError: a broken gzip
+            except (AirflowException, ValueError, OSError, EOFError, KeyError) as exc:  # OSError, EOFError: gzip
                 return self._fall_back(read_cache(path), f"report {report_id} could not be read: {exc}")
         else:
             return self._fall_back(read_cache(path), f"Amazon ended report {report_id} {status}")

@@ -14,7 +14,8 @@ TERMINAL = {"DONE", "FATAL", "CANCELLED"}
 
 
 class AmazonReportTrigger(AmazonWaitTrigger):
-    """Poll getReport for ``report_id`` every ``poll_interval`` seconds until it is DONE, FATAL or CANCELLED.
+    """Poll getReport for ``report_id`` until it is DONE, FATAL or CANCELLED: after 1, 2, 4 ... seconds, then every
+    ``poll_interval`` seconds (getReport allows 2 calls a second, so the early polls cost nothing).
 
     Fires one event: ``{"status": "done", "report": getReport answer}`` (whatever its terminal status), or
     ``{"status": "error", "message": ...}`` when Amazon cannot be asked (after the hook's own retries), or
@@ -45,6 +46,7 @@ class AmazonReportTrigger(AmazonWaitTrigger):
         hook = SellingPartnerHook(self.sp_api_conn_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout if self.timeout else None
+        pause = 1.0  # a small report is often ready within seconds: ask again after 1, 2, 4 ... s, up to the poll
         while True:
             try:
                 report = await asyncio.to_thread(hook.get_report, self.report_id)
@@ -58,4 +60,5 @@ class AmazonReportTrigger(AmazonWaitTrigger):
                 yield TriggerEvent({"status": "timeout", "message": f"report {self.report_id} was still "
                                     f"{report.get('processingStatus')} after {self.timeout:.0f} s"})
                 return
-            await asyncio.sleep(self.poll_interval)
+            await asyncio.sleep(min(pause, self.poll_interval))
+            pause *= 2
