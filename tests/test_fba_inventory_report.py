@@ -66,6 +66,43 @@ def test_the_cache_is_private_and_holds_skus_only(tmp_path: Path) -> None:
     assert read_cache(path) is None
 
 
+def test_the_report_hours_setting_is_checked(monkeypatch) -> None:
+    from amazon_sage import settings
+
+    assert settings.fba_skus_report_hours() == 24
+    for bad in ("-1", "soon", "nan", "inf"):
+        monkeypatch.setenv("AMAZON_SAGE_FBA_SKUS_REPORT_HOURS", bad)
+        with pytest.raises(ValueError, match="AMAZON_SAGE_FBA_SKUS_REPORT_HOURS"):
+            settings.fba_skus_report_hours()
+
+
+def test_the_sandbox_checks_create_report_against_the_model_and_moves_reports_along() -> None:
+    import time
+
+    from sandbox.sp_api_reports import ReportsError
+    from sandbox.sp_api_server import Sandbox
+
+    sandbox = Sandbox()
+    uk = "A1F83G8C2ARO7P"
+    for body, problem in (({"reportType": REPORT_TYPE}, "'marketplaceIds' is a required property"),
+                          ({"reportType": REPORT_TYPE, "marketplaceIds": []}, "non-empty at marketplaceIds"),
+                          ({"reportType": REPORT_TYPE, "marketplaceIds": [uk], "MarketplaceIds": [uk]},
+                           "Unknown field(s): MarketplaceIds"),
+                          ({"reportType": REPORT_TYPE, "marketplaceIds": ["XX"]}, "Invalid marketplaceIds: XX")):
+        with pytest.raises(ReportsError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+            sandbox.create_report(body)
+    sandbox.configure({"report_processing_delay": 0.2, "fba_skus": ["MUG-RED-01"]})
+    report_id = sandbox.create_report({"reportType": REPORT_TYPE, "marketplaceIds": [uk]})["reportId"]
+    assert sandbox.get_report(report_id)["processingStatus"] == "IN_QUEUE"
+    time.sleep(0.25)
+    done = sandbox.get_report(report_id)
+    assert done["processingStatus"] == "DONE" and "processingEndTime" in done
+    document = sandbox.get_report_document(done["reportDocumentId"], "http://sandbox")
+    assert "compressionAlgorithm" not in document and document["url"].startswith("http://sandbox/_report_downloads/")
+    with pytest.raises(ReportsError, match="not found"):
+        sandbox.get_report("404")
+
+
 # -- the hook against the sandbox ----------------------------------------------------------------
 
 
