@@ -15,7 +15,7 @@ from pathlib import Path
 
 from amazon_sage.core.files import atomic_output, private_dir
 
-CACHE_NAME = "fba_inventory_report.json"
+CACHE_NAME = ".fba_inventory_report.json"  # product state, beside the feed registry (core.work_folders)
 
 
 @dataclass(frozen=True)
