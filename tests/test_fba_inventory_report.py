@@ -148,6 +148,32 @@ def test_hook_sees_a_cancelled_report_and_a_refused_request(product_env, sandbox
         hook.create_report("GET_NOTHING")
 
 
+def test_the_report_trigger_gives_up_after_its_timeout_and_fires_done_when_amazon_is(product_env,
+                                                                                    sandbox_server) -> None:
+    import asyncio
+
+    from amazon_sage.hooks.selling_partner import SellingPartnerHook
+    from amazon_sage.triggers.amazon_report import AmazonReportTrigger
+
+    async def first_event(trigger: AmazonReportTrigger) -> dict:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    sandbox = sandbox_server.sandbox
+    sandbox.configure({"report_processing_delay": 60})
+    slow = SellingPartnerHook().create_report(REPORT_TYPE)
+    event = asyncio.run(first_event(AmazonReportTrigger(slow, "amazon_sp_api_default", 0.1, timeout=0.3)))
+    assert event["status"] == "timeout" and f"report {slow} was still IN_QUEUE" in event["message"]
+    sandbox.configure({"report_processing_delay": 0, "report_outcomes": ["FATAL"]})
+    fatal = SellingPartnerHook().create_report(REPORT_TYPE)
+    event = asyncio.run(first_event(AmazonReportTrigger(fatal, "amazon_sp_api_default", 0.1)))
+    assert event["status"] == "done" and event["report"]["processingStatus"] == "FATAL"
+    assert AmazonReportTrigger(fatal, "c", 5, 9).serialize() == (
+        "amazon_sage.triggers.amazon_report.AmazonReportTrigger",
+        {"report_id": fatal, "sp_api_conn_id": "c", "poll_interval": 5, "timeout": 9})
+
+
 # -- the inventory DAG ---------------------------------------------------------------------------
 
 
