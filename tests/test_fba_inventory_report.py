@@ -16,7 +16,16 @@ import pytest
 from lxml import etree
 
 from amazon_sage.core.feeds.fba_inventory import REPORT_TYPE, FbaReportError, parse_fba_inventory
-from amazon_sage.core.feeds.fba_sku_cache import FbaSkuCache, cache_path, read_cache, write_cache
+from amazon_sage.core.feeds.fba_sku_cache import (
+    FbaSkuCache,
+    cache_path,
+    failure_path,
+    last_failure,
+    note_failure,
+    read_cache,
+    retry_after,
+    write_cache,
+)
 
 HEADER = ("sku\tfnsku\tasin\tproduct-name\tcondition\tyour-price\tmfn-listing-exists\tmfn-fulfillable-quantity\t"
           "afn-listing-exists\tafn-warehouse-quantity\tafn-fulfillable-quantity")
@@ -64,6 +73,7 @@ def test_the_cache_is_private_and_holds_skus_only(tmp_path: Path) -> None:
     assert cache.is_fresh(when + timedelta(hours=23), 24) and not cache.is_fresh(when + timedelta(hours=24), 24)
     path.write_text("{broken")
     assert read_cache(path) is None
+    assert retry_after(24) == timedelta(hours=1) and retry_after(0.5) == timedelta(minutes=30)
 
 
 def test_the_report_hours_setting_is_checked(monkeypatch) -> None:
@@ -250,11 +260,19 @@ def test_a_failed_report_falls_back_to_the_last_good_one(inventory_run, product_
     assert "MUG-RED-01" in _skipped(first)
     output = capfd.readouterr()
     assert "using the last good one" in output.out + output.err and "49.0 h old" in output.out + output.err
-    # Amazon ends the next report FATAL: still the last good cache, unchanged.
+    # Within the hour after a failure, the runs do not ask Amazon again: the last good cache serves.
     sandbox.configure({"faults": [], "report_outcomes": ["FATAL"], "fba_skus": ["TEAPOT-CAST-1L"]})
     run()
+    assert sandbox.state.calls["createReport"] == 2 and sandbox.feeds_state.listings["MUG-RED-01"].quantity == 1
+    output = capfd.readouterr()
+    assert "failed; Amazon is asked again from" in output.out + output.err
+    # An hour on, it asks; Amazon ends that report FATAL: still the last good cache, unchanged.
+    note_failure(failure_path(work_root), datetime.now(UTC) - timedelta(minutes=61), "throttled")
+    run()
+    assert sandbox.state.calls["createReport"] == 3
     assert sandbox.feeds_state.listings["MUG-RED-01"].quantity == 1
     assert read_cache(cache_path(work_root)).report_id == "6000"
+    assert last_failure(failure_path(work_root)) > datetime.now(UTC) - timedelta(minutes=5)  # noted again
 
 
 def test_without_a_good_report_ever_only_fba_skus_and_a_cancelled_report_means_none(inventory_run, monkeypatch,
@@ -267,9 +285,11 @@ def test_without_a_good_report_ever_only_fba_skus_and_a_cancelled_report_means_n
     output = capfd.readouterr()
     assert "never been a good one: only the SKUs of FBA_SKUS" in output.out + output.err
     assert read_cache(cache_path(Path(product_env["AMAZON_SAGE_WORK_ROOT"]))) is None
+    work_root = Path(product_env["AMAZON_SAGE_WORK_ROOT"])
+    note_failure(failure_path(work_root), datetime.now(UTC) - timedelta(hours=2), "no afn-listing-exists column")
     sandbox.configure({"fba_skus": [], "report_body": None})
-    run()  # CANCELLED: no FBA inventory, a good (empty) report
-    assert read_cache(cache_path(Path(product_env["AMAZON_SAGE_WORK_ROOT"]))).skus == frozenset()
+    run()  # CANCELLED: no FBA inventory, a good (empty) report, which clears the note of the failure
+    assert read_cache(cache_path(work_root)).skus == frozenset() and last_failure(failure_path(work_root)) is None
     assert sandbox.feeds_state.listings["MUG-RED-01"].quantity == 7
     monkeypatch.setenv("AMAZON_SAGE_FBA_SKUS_REPORT_HOURS", "0")
     calls = sandbox.state.calls["createReport"]

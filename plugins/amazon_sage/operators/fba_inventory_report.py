@@ -46,6 +46,8 @@ class AmazonFbaInventoryReportOperator(BaseOperator):
     * Any failure (Amazon's errors past the hook's retries, FATAL, a report that cannot be read, the wait
       timing out) never fails the task: the last good cache is used, with a warning naming its age, so SKUs that
       were FBA then still get no seller-fulfilled quantity; with no good report ever, ``FBA_SKUS`` alone (said).
+      The failure is noted, and the runs of the next hour (or of FBA_SKUS_REPORT_HOURS if shorter) do the same
+      without asking Amazon; a good report clears the note.
     * ``FBA_SKUS_REPORT_HOURS=0``: the report is neither asked for nor used.
     """
 
@@ -59,7 +61,7 @@ class AmazonFbaInventoryReportOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, str] | None:
         from amazon_sage.core.feeds.fba_inventory import REPORT_TYPE
-        from amazon_sage.core.feeds.fba_sku_cache import cache_path, read_cache
+        from amazon_sage.core.feeds.fba_sku_cache import cache_path, failure_path, last_failure, read_cache, retry_after
         from amazon_sage.hooks.selling_partner import SellingPartnerHook
         from amazon_sage.triggers.amazon_report import AmazonReportTrigger
 
@@ -75,6 +77,10 @@ class AmazonFbaInventoryReportOperator(BaseOperator):
                           "%d FBA SKUs, no new report asked for", cache.as_of(),
                           cache.age(now).total_seconds() / 3600, cache.report_id, hours, len(cache.skus))
             return _mapping_values(cache)
+        failed_at = last_failure(failure_path(settings.work_root()))
+        if failed_at is not None and now - failed_at < retry_after(hours):
+            return self._fall_back(cache, f"the last try, at {failed_at:%Y-%m-%d %H:%M} UTC, failed; Amazon is asked "
+                                          f"again from {failed_at + retry_after(hours):%H:%M} UTC", note=False)
         hook = SellingPartnerHook(self.sp_api_conn_id)
         try:
             report_id = hook.create_report(REPORT_TYPE)
@@ -88,7 +94,14 @@ class AmazonFbaInventoryReportOperator(BaseOperator):
         return None  # not reached: defer() raises
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, str]:
-        from amazon_sage.core.feeds.fba_sku_cache import FbaSkuCache, cache_path, read_cache, write_cache
+        from amazon_sage.core.feeds.fba_sku_cache import (
+            FbaSkuCache,
+            cache_path,
+            clear_failure,
+            failure_path,
+            read_cache,
+            write_cache,
+        )
 
         path = cache_path(settings.work_root())
         if event.get("status") != "done":
@@ -109,6 +122,7 @@ class AmazonFbaInventoryReportOperator(BaseOperator):
             return self._fall_back(read_cache(path), f"Amazon ended report {report_id} {status}")
         cache = FbaSkuCache(skus, _created(report), report_id)
         write_cache(path, cache)
+        clear_failure(failure_path(settings.work_root()))
         return _mapping_values(cache)
 
     def _read(self, report: dict[str, Any]) -> frozenset[str]:
@@ -124,8 +138,15 @@ class AmazonFbaInventoryReportOperator(BaseOperator):
                       report.get("reportId"), inventory.rows, len(inventory.skus))
         return inventory.skus
 
-    def _fall_back(self, cache: FbaSkuCache | None, problem: str) -> dict[str, str]:
-        """Go on without a new report: with the last good one if any, else FBA_SKUS alone; say which."""
+    def _fall_back(self, cache: FbaSkuCache | None, problem: str, *, note: bool = True) -> dict[str, str]:
+        """Go on without a new report: with the last good one if any, else FBA_SKUS alone; say which.
+
+        With ``note``, the failure is noted, so that the next runs wait before asking Amazon again.
+        """
+        if note:
+            from amazon_sage.core.feeds.fba_sku_cache import failure_path, note_failure
+
+            note_failure(failure_path(settings.work_root()), datetime.now(UTC), problem)
         if cache is None:
             self.log.warning("Amazon's FBA inventory report could not be had (%s), and there has never been a good "
                              "one: only the SKUs of FBA_SKUS are kept from seller-fulfilled quantities this run",
