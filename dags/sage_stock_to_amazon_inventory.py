@@ -13,5 +13,8 @@ dag = stock_feed_dag(
     mapping_setting="INVENTORY_MAPPING",
     parameters=settings.inventory_mapping_parameters(),
     attribute="fulfillment_availability",
-    rule="Quantity = free stock = max(0, floor(QTY_IN_STOCK − QTY_ALLOCATED)), exact although Sage keeps doubles.",
+    rule="Quantity = free stock = max(0, floor(QTY_IN_STOCK − QTY_ALLOCATED)), exact although Sage keeps doubles. "
+         "FBA SKUs (`FBA_SKUS`, and Amazon's FBA inventory report, read at most every `FBA_SKUS_REPORT_HOURS` by "
+         "*Read FBA Inventory Report*) get no seller-fulfilled quantity: they are listed in the skipped file.",
+    fba_report=True,
 )

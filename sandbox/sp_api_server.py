@@ -44,6 +44,7 @@ import random
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -62,6 +63,7 @@ from sandbox.sp_api_notifications import (
     NotificationsError,
     NotificationsSandbox,
 )
+from sandbox.sp_api_reports import REPORT_DOWNLOADS, REPORT_LIMITS, REPORTS, ReportsError, ReportsSandbox
 from sandbox.sp_api_sellers import PARTICIPATIONS_PATH, SELLERS_LIMITS, participations
 from sandbox.sp_api_shipments import (
     CONFIRM_PREFIX,
@@ -76,7 +78,7 @@ from sandbox.sp_api_shipments import (
 MODELS = Path(os.environ.get("SPAPI_SANDBOX_MODELS", PROJECT / "include" / "amazon"))
 SEARCH_PATH = "/orders/2026-01-01/orders"
 AMAZON_LIMITS = {"searchOrders": (0.0056, 20), "getOrder": (0.5, 30), **SHIPMENT_LIMITS, **FEED_LIMITS,
-                 **SELLERS_LIMITS, **NOTIFICATION_LIMITS}
+                 **SELLERS_LIMITS, **NOTIFICATION_LIMITS, **REPORT_LIMITS}
 TWO_MINUTES = timedelta(minutes=2)
 TOKEN_LIFETIME = timedelta(hours=24)
 # Query keys python-amazon-sp-api adds on GETs; Amazon ignores them, so must we.
@@ -228,7 +230,7 @@ class OrdersModel:
         return set(self.parameters[name]["items"]["enum"])
 
 
-class Sandbox(FeedsSandbox, ShipmentsSandbox, NotificationsSandbox):
+class Sandbox(FeedsSandbox, ShipmentsSandbox, NotificationsSandbox, ReportsSandbox):
     """The sandbox's behaviour, independent of HTTP so that the handler stays small."""
 
     def __init__(self, versions: list[dict[str, Any]] | None = None, models: Path | None = None):
@@ -237,6 +239,7 @@ class Sandbox(FeedsSandbox, ShipmentsSandbox, NotificationsSandbox):
         self.init_feeds(models or models_dir())
         self.init_shipments(models or models_dir())
         self.init_notifications(models or models_dir())
+        self.init_reports(models or models_dir())
         self.add_versions(versions or [])
         self.participating: set[str] | None = None  # country codes the seller sells in; None: every EU one
 
@@ -310,6 +313,7 @@ class Sandbox(FeedsSandbox, ShipmentsSandbox, NotificationsSandbox):
                 self.state.revoked_client_secrets = set(config["revoked_client_secrets"])
             self.configure_feeds(config)
             self.configure_notifications(config)
+            self.configure_reports(config)
 
     # -- LWA ---------------------------------------------------------------------------------
 
@@ -522,7 +526,7 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     self._fail(fault)
                 else:
                     self._send(status, answer, limit)
-            except (FeedError, ShipmentError, NotificationsError) as exc:
+            except (FeedError, ShipmentError, NotificationsError, ReportsError) as exc:
                 self._error(ApiError(exc.status, exc.code, exc.message))
             except ApiError as exc:
                 self._error(exc, limit if exc.status == 429 else None)
@@ -584,7 +588,7 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             except ApiError as exc:
                 self._send(exc.status, {"error": exc.code, "error_description": exc.message})
 
-        def _s3_error(self, exc: FeedError) -> None:
+        def _s3_error(self, exc: FeedError | ReportsError) -> None:
             body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{exc.code}</Code>"
                     f"<Message>{exc.message}</Message></Error>").encode()
             self._send(exc.status, body, content_type="application/xml")
@@ -601,6 +605,19 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 self._send(200, b"", content_type="application/xml")
             except FeedError as exc:
                 self._s3_error(exc)
+
+        @property
+        def _by_id(self) -> tuple[tuple[str, str, Callable[[str], Any]], ...]:
+            """GET <prefix><id> routes: the prefix, the operation and what answers it for the id."""
+            return ((f"{FEEDS}/feeds/", "getFeed", sandbox.get_feed),
+                    (f"{FEEDS}/documents/", "getFeedDocument",
+                     lambda name: sandbox.get_feed_document(name, self.base_url)),
+                    (f"{REPORTS}/reports/", "getReport", sandbox.get_report),
+                    (f"{REPORTS}/documents/", "getReportDocument",
+                     lambda name: sandbox.get_report_document(name, self.base_url)))
+
+        # The presigned document URLs, which are S3's, not SP-API operations.
+        _downloads = (("/_downloads/", sandbox.download), (REPORT_DOWNLOADS, sandbox.download_report))
 
         def do_GET(self) -> None:
             url = urlsplit(self.path)
@@ -624,18 +641,16 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 self._sp_api("getFeeds", lambda: sandbox.get_feeds(query))
             elif url.path == PARTICIPATIONS_PATH:
                 self._sp_api("getMarketplaceParticipations", lambda: participations(sandbox.participating))
-            elif url.path.startswith(f"{FEEDS}/feeds/"):
-                feed_id = url.path.rsplit("/", 1)[-1]
-                self._sp_api("getFeed", lambda: sandbox.get_feed(feed_id))
-            elif url.path.startswith(f"{FEEDS}/documents/"):
-                document_id = url.path.rsplit("/", 1)[-1]
-                self._sp_api("getFeedDocument", lambda: sandbox.get_feed_document(document_id, self.base_url))
-            elif url.path.startswith("/_downloads/"):
+            elif by_id := next((route for route in self._by_id if url.path.startswith(route[0])), None):
+                prefix, operation, action = by_id
+                name = url.path.removeprefix(prefix)
+                self._sp_api(operation, lambda: action(name))
+            elif download := next((fetch for prefix, fetch in self._downloads if url.path.startswith(prefix)), None):
                 try:
                     with sandbox.state.lock:
-                        data = sandbox.download(url.path.rsplit("/", 1)[-1])
+                        data = download(url.path.rsplit("/", 1)[-1])
                     self._send(200, data, content_type="application/octet-stream")
-                except FeedError as exc:
+                except (FeedError, ReportsError) as exc:
                     self._s3_error(exc)
             elif url.path == "/_sandbox/state":
                 state = sandbox.state
@@ -643,9 +658,12 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     listings = {sku: {"quantity": listing.quantity, "price": str(listing.price)}
                                 for sku, listing in sandbox.feeds_state.listings.items()}
                     feeds = {feed_id: feed.status for feed_id, feed in sandbox.feeds_state.feeds.items()}
+                    reports = {report_id: report.status
+                               for report_id, report in sandbox.reports_state.reports.items()}
                 self._send(200, {"orders": len(state.versions), "calls": state.calls, "throttled": state.throttled,
                                  "clock": _iso(state.now()), "faults": [vars(f) for f in state.faults],
-                                 "listings": listings, "feeds": feeds, "confirmations": sandbox.confirmations})
+                                 "listings": listings, "feeds": feeds, "reports": reports,
+                                 "confirmations": sandbox.confirmations})
             else:
                 self._error(ApiError(404, "NotFound", f"No such resource {url.path}"))
 
@@ -661,6 +679,9 @@ def _handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                     body = json.loads(self._body() or b"{}")
                     also = "JSON_LISTINGS_FEED" if body.get("feedType") == "JSON_LISTINGS_FEED" else None
                     self._sp_api("createFeed", lambda: sandbox.create_feed(body), 202, also=also)
+                elif url.path == f"{REPORTS}/reports":
+                    body = json.loads(self._body() or b"{}")
+                    self._sp_api("createReport", lambda: sandbox.create_report(body), 202)
                 elif url.path.startswith(CONFIRM_PREFIX) and url.path.endswith(CONFIRM_SUFFIX):
                     order_id = url.path.removeprefix(CONFIRM_PREFIX).removesuffix(CONFIRM_SUFFIX)
                     body = json.loads(self._body() or b"{}")

@@ -9,8 +9,10 @@
   1.9999999999999998 and a plain floor() would send Amazon one unit less than the seller has. Each quantity is
   therefore taken in whole millionths first (round(q x 1000000): exact for the up to 6 decimal places Sage
   shows), and the free stock is floored from their exact difference.
-  SKUs in FBASkus (";SKU;SKU;") are Amazon's to stock: no seller-fulfilled quantity is sent for them, because
-  a DEFAULT quantity on an FBA offer can switch it to seller-fulfilled. They become <skipped>, with the reason.
+  SKUs in FBASkus (";SKU;SKU;", the FBA_SKUS setting) or in FBAReportSkus (the same form: the FBA SKUs of Amazon's
+  FBA inventory report read at FBAReportAsOf) are Amazon's to stock: no seller-fulfilled quantity is sent for
+  them, because a DEFAULT quantity on an FBA offer can switch it to seller-fulfilled. They become <skipped>, with
+  the reason and where the SKU was known from.
   The output is the generic XML form that becomes JSON (json:array makes an array, json:type a number);
   the header and messageId are added by the upload step.
 -->
@@ -22,6 +24,8 @@
   <xsl:param name="FulfillmentChannel" select="'DEFAULT'"/>
   <xsl:param name="ProductType" select="'PRODUCT'"/>
   <xsl:param name="FBASkus" select="''"/>
+  <xsl:param name="FBAReportSkus" select="''"/>
+  <xsl:param name="FBAReportAsOf" select="''"/>
 
   <xsl:template match="/">
     <Feed>
@@ -41,6 +45,9 @@
     <xsl:choose>
       <xsl:when test="$FBASkus != '' and contains($FBASkus, concat(';', Sku, ';'))">
         <skipped sku="{Sku}">FBA SKU (FBA_SKUS): Amazon holds its stock, so no seller-fulfilled quantity is sent; a DEFAULT quantity on an FBA offer could switch it to seller-fulfilled.</skipped>
+      </xsl:when>
+      <xsl:when test="$FBAReportSkus != '' and contains($FBAReportSkus, concat(';', Sku, ';'))">
+        <skipped sku="{Sku}">FBA SKU (Amazon's FBA inventory report of <xsl:value-of select="$FBAReportAsOf"/>): Amazon holds its stock, so no seller-fulfilled quantity is sent; a DEFAULT quantity on an FBA offer could switch it to seller-fulfilled.</skipped>
       </xsl:when>
       <xsl:otherwise><xsl:apply-templates select="." mode="quantity"/></xsl:otherwise>
     </xsl:choose>

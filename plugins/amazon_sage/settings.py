@@ -209,11 +209,18 @@ SETTINGS: dict[str, Setting] = {
         Setting("FBA_SKUS", "", "(none)",
                 "SKUs Amazon stocks (FBA), comma-separated: the quantity feed sends them no seller-fulfilled "
                 "quantity (it could switch an FBA offer to seller-fulfilled) and lists them in its skipped file."),
+        Setting("FBA_SKUS_REPORT_HOURS", "24", "(none)",
+                "The inventory DAG also knows the FBA SKUs from Amazon's FBA inventory report "
+                "(GET_FBA_MYI_UNSUPPRESSED_INVENTORY_DATA, afn-listing-exists Yes), requested again when the last "
+                "good one is older than this many hours; the quantity feed skips the SKUs of FBA_SKUS and of that "
+                "report. 0 = never read the report: FBA_SKUS only."),
         Setting("PRODUCT_TYPE", "PRODUCT", "(none)", "Amazon productType sent with each PATCH."),
         Setting("PRICE_CURRENCY", "GBP", "Mapping parameter Currency", "Currency of prices sent to Amazon."),
         Setting("SALE_PRICE_INCLUDES_TAX", "false", "(none)",
                 "Sage's SALES_PRICE already includes VAT (otherwise TAX_RATE is added)."),
-        Setting("FEED_POLL_SECONDS", "30", "(none)", "Seconds between getFeed polls while a feed is processed."),
+        Setting("FEED_POLL_SECONDS", "30", "(none)",
+                "Seconds between getFeed polls while a feed is processed (and getReport polls while Amazon makes "
+                "the FBA inventory report)."),
         Setting("FEED_TIMEOUT_MINUTES", "120", "Import JSON Feed: timeout in minutes",
                 "How long to wait for Amazon to process a feed before the task fails (0 = no limit)."),
         Setting("FEED_RECOVERY_WAIT_MINUTES", "15", "(none)",
@@ -334,8 +341,23 @@ def mapping_path(setting_name: str) -> Path:
 
 def inventory_mapping_parameters() -> dict[str, str]:
     fba = [sku.strip() for sku in get("FBA_SKUS").split(",") if sku.strip()]
+    # The mapping's ";SKU;SKU;" form, as core.feeds.fba_sku_cache.xslt_sku_list writes the report's (not imported:
+    # DAG parsing loads no phase code).
     return {"FulfillmentChannel": get("FULFILLMENT_CHANNEL"), "ProductType": get("PRODUCT_TYPE"),
             "FBASkus": (";" + ";".join(fba) + ";") if fba else ""}
+
+
+def fba_skus_report_hours() -> float:
+    """FBA_SKUS_REPORT_HOURS as hours (0: never read the report); ValueError naming the setting otherwise."""
+    raw = get("FBA_SKUS_REPORT_HOURS").strip()
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = -1.0
+    if not hours >= 0 or hours == float("inf"):
+        raise ValueError(f"{SETTINGS['FBA_SKUS_REPORT_HOURS'].env_var}={raw!r}: use a number of hours, 0 or more "
+                         "(0 = never read the FBA inventory report)")
+    return hours
 
 
 def prices_mapping_parameters() -> dict[str, str]:

@@ -3,7 +3,8 @@
 Layout (:mod:`amazon_sage.core.run_folder`): ``<work root>/<dag_id>/<run_id>/`` per run, plus
 ``<work root>/<dag_id>/.archive-*/``, the scratch folder of a run's archiving, which a killed archive
 task leaves behind (it holds the run's files as a plain zip). Files directly in the work root (the feed
-registry, ``.notices.json``) are product state, never a run's, and are never touched here.
+registry, ``.notices.json``, ``.fba_inventory_report.json``) are product state, never a run's, and are never
+touched here.
 
 A run folder outlives its run only when the run failed (a successful run's folder is deleted once
 archived): it is kept so that a retry finds its files, and it holds the buyer data of the orders it

@@ -15,6 +15,7 @@ from amazon_sage.dag_factories.defaults import dag_arguments, marketplace_id
 from amazon_sage.operators.archive import ArchiveWorkflowDataOperator
 from amazon_sage.operators.auto_mapper import AutoMapperOperator
 from amazon_sage.operators.export_stock_records import Sage50ExportStockRecordsOperator
+from amazon_sage.operators.fba_inventory_report import AmazonFbaInventoryReportOperator
 from amazon_sage.operators.upload_listings_feed import AmazonUploadListingsFeedOperator
 
 # The trigger form's choices: stock_export.MODES, written out so that parsing the DAG loads no export code
@@ -45,10 +46,12 @@ DOC = """
 
 
 def stock_feed_dag(*, feed_name: str, title: str, upload_title: str, schedule_setting: str, mapping_setting: str,
-                   parameters: dict[str, str], attribute: str, rule: str) -> DAG:
+                   parameters: dict[str, str], attribute: str, rule: str, fba_report: bool = False) -> DAG:
     """``sage_stock_to_amazon_<feed_name>``: export -> map with ``mapping_setting``'s XSLT -> upload -> archive.
 
-    ``upload_title`` names the upload phase as Zynk does (``Upload {upload_title} Feed``).
+    ``upload_title`` names the upload phase as Zynk does (``Upload {upload_title} Feed``). With ``fba_report``,
+    a ``refresh_fba_skus`` task beside the export reads Amazon's FBA inventory report (cached, see
+    :class:`AmazonFbaInventoryReportOperator`) and the mapping also takes its SKUs (``FBAReportSkus``).
     """
     mapping = settings.mapping_path(mapping_setting)
     with DAG(
@@ -68,6 +71,10 @@ def stock_feed_dag(*, feed_name: str, title: str, upload_title: str, schedule_se
             task_id="export_stock_records", task_display_name="Export Stock Records",
             export_mode="{{ params.export_mode }}", marketplace_prices=feed_name == "prices",
             doc="Export the Sage STOCK records of the run as Zynk XML products.")
+        if fba_report:
+            parameters = {**parameters,
+                          "FBAReportSkus": "{{ ti.xcom_pull(task_ids='refresh_fba_skus')['skus'] }}",
+                          "FBAReportAsOf": "{{ ti.xcom_pull(task_ids='refresh_fba_skus')['as_of'] }}"}
         map_feed = AutoMapperOperator(
             task_id=f"map_{feed_name}", task_display_name="Auto Mapper",
             input_file="{{ ti.xcom_pull(task_ids='export_stock_records') }}",
@@ -83,4 +90,11 @@ def stock_feed_dag(*, feed_name: str, title: str, upload_title: str, schedule_se
             task_id="archive_workflow_data", task_display_name="Archive Workflow Data", trigger_rule="none_failed",
             doc="Zip the run's files into the archive, verify, and remove the working folder.")
         export >> map_feed >> upload >> archive
+        if fba_report:
+            # Beside the export, before the mapping: the quantities wait for the FBA SKUs, never the reverse.
+            AmazonFbaInventoryReportOperator(
+                task_id="refresh_fba_skus", task_display_name="Read FBA Inventory Report",
+                pool=settings.get("SP_API_POOL"),
+                doc="Know the FBA SKUs from Amazon's FBA inventory report, at most every FBA_SKUS_REPORT_HOURS "
+                    "(else the cached one; the last good one if Amazon fails).") >> map_feed
     return dag

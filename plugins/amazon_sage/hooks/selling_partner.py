@@ -528,5 +528,40 @@ class SellingPartnerHook(BaseHook):
 
         path = fill_query_params("/feeds/2021-06-30/documents/{}", document_id)
         meta = self.call("getFeedDocument", self._feeds._request, path, params={}, add_marketplace=False).payload
-        data = self._transfer_call("downloadFeedDocument", lambda: self._transfer.get(meta["url"])).content
+        return self._download_document("downloadFeedDocument", meta)
+
+    def _download_document(self, operation: str, meta: Any) -> bytes:
+        """Download a feed or report document Amazon described (``url``, optional ``compressionAlgorithm``)."""
+        if not isinstance(meta, dict) or not meta.get("url"):
+            raise AirflowException(f"{operation}: Amazon's document answer has no url; it was unreadable.")
+        data = self._transfer_call(operation, lambda: self._transfer.get(meta["url"])).content
         return gzip.decompress(data) if meta.get("compressionAlgorithm") == "GZIP" else data
+
+    # -- Reports API 2021-06-30 ----------------------------------------------------------------
+
+    @cached_property
+    def _reports(self) -> Any:
+        from sp_api.api import Reports
+
+        return self._client(Reports)
+
+    def create_report(self, report_type: str, marketplace_ids: list[str] | None = None) -> str:
+        """createReport for the connection's marketplaces (default: all); return the reportId.
+
+        Retried like any call: a report made twice is only a second report, never a change on Amazon.
+        """
+        response = self.call("createReport", self._reports.create_report, reportType=report_type,
+                             marketplaceIds=list(marketplace_ids or [m.marketplace_id for m in self.marketplaces]))
+        report_id = response.payload.get("reportId") if isinstance(response.payload, dict) else None
+        if not report_id:
+            raise AirflowException("createReport answered without a reportId; Amazon's answer was unreadable.")
+        return str(report_id)
+
+    def get_report(self, report_id: str) -> dict[str, Any]:
+        """getReport: the report's ``processingStatus`` and, once DONE, its ``reportDocumentId``."""
+        return self._answer("getReport", self.call("getReport", self._reports.get_report, report_id))
+
+    def download_report(self, document_id: str) -> bytes:
+        """getReportDocument, download its URL and gunzip it when Amazon says GZIP: the report's bytes."""
+        meta = self.call("getReportDocument", self._reports.get_report_document, document_id).payload
+        return self._download_document("downloadReportDocument", meta)

@@ -6,14 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
+
+from amazon_sage.triggers.amazon_wait import AmazonWaitTrigger
 
 TERMINAL = {"DONE", "FATAL", "CANCELLED"}
-# Task instance states in which nothing waits for this trigger's event any more.
-FINISHED_TI_STATES = {"success", "failed", "skipped", "upstream_failed", "removed"}
 
 
-class ListingsFeedTrigger(BaseTrigger):
+class ListingsFeedTrigger(AmazonWaitTrigger):
     """Poll getFeed for ``feed_ids`` every ``poll_interval`` seconds until each is DONE, FATAL or CANCELLED.
 
     Fires one event: ``{"status": "done", "feeds": {feed_id: getFeed answer}}``, or
@@ -22,11 +22,7 @@ class ListingsFeedTrigger(BaseTrigger):
     state beyond its arguments, so a restarted triggerer resumes on the same feeds.
 
     A trigger whose task instance has already finished fires ``{"status": "stale"}`` at once,
-    without asking Amazon. Such leftovers come from ``airflow dags test`` / ``dag.test()``: the
-    task defers (a trigger row is written), the trigger runs inline and the task finishes, but no
-    triggerer ever deletes the row, so the first triggerer to start picks it up before its
-    clean-up pass. A stale event resumes nothing (Airflow wakes only deferred task instances), and
-    a genuinely deferred upload, whose task instance is still ``deferred``, waits as before.
+    without asking Amazon (see :class:`AmazonWaitTrigger`).
     """
 
     def __init__(self, feed_ids: list[str], sp_api_conn_id: str, poll_interval: float = 30.0,
@@ -42,34 +38,12 @@ class ListingsFeedTrigger(BaseTrigger):
                 {"feed_ids": self.feed_ids, "sp_api_conn_id": self.sp_api_conn_id,
                  "poll_interval": self.poll_interval, "timeout": self.timeout})
 
-    async def _finished_state(self) -> str | None:
-        """The state of this trigger's task instance if it has finished; None while it waits, or if unknown."""
-        ti = getattr(self, "task_instance", None)  # set by the triggerer; None when dag.test() runs us inline
-        if ti is None:
-            # In a triggerer (which sets trigger_id) a trigger without a task instance has nobody to resume.
-            return "no task instance" if getattr(self, "trigger_id", None) is not None else None
-        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-        from asgiref.sync import sync_to_async
-
-        try:
-            states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
-                dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id])
-        except Exception as exc:  # cannot tell: wait on the feeds as always rather than drop a real wait
-            self.log.warning("Could not read the state of %s: %s; waiting on the feeds", ti.task_id, exc)
-            return None
-        state = states.get(ti.run_id, {}).get(ti.task_id)
-        return state if state in FINISHED_TI_STATES else None
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from amazon_sage.hooks.selling_partner import SellingPartnerHook
 
-        finished = await self._finished_state()
-        if finished:
-            ti = self.task_instance
-            self.log.info("Not waiting on feeds %s: %s of run %s has already finished (%s); this wait was left "
-                          "over (e.g. by `airflow dags test`)", ", ".join(self.feed_ids),
-                          getattr(ti, "task_id", "the task"), getattr(ti, "run_id", "?"), finished)
-            yield TriggerEvent({"status": "stale", "state": finished})
+        stale = await self.stale_event(f"feeds {', '.join(self.feed_ids)}")
+        if stale:
+            yield stale
             return
         hook = SellingPartnerHook(self.sp_api_conn_id)
         pending = list(self.feed_ids)

@@ -45,11 +45,16 @@ AMAZON_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "getFeeds": (0.0222, 10),
     "getFeedDocument": (0.0222, 10),
     "getMarketplaceParticipations": (0.016, 15),
+    # Reports API 2021-06-30, as reports_2021-06-30.json's usage plans state.
+    "createReport": (0.0167, 15),
+    "getReport": (2.0, 15),
+    "getReportDocument": (0.0167, 15),
     # Per feed type, besides createFeed's own plan: 5 submissions per 5 minutes per region.
     "JSON_LISTINGS_FEED": (5 / 300, 5),
     # Presigned S3 URLs: not SP-API operations, but retried the same way.
     "uploadFeedDocument": (50.0, 50),
     "downloadFeedDocument": (50.0, 50),
+    "downloadReportDocument": (50.0, 50),
 }
 
 
