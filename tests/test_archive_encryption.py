@@ -174,7 +174,7 @@ def test_a_file_that_is_not_an_archive_is_named(tmp_path: Path) -> None:
     (f"{NEW} other", r"Entry 2 of .* is not 'id:base64-key'"),
     (f"{NEW},{NEW}", "listed twice"),
     ("bad id!:" + base64.b64encode(bytes(32)).decode(), "Entry 1"),
-])
+], ids=["empty", "no-id", "short", "not-base64", "space-separated", "twice", "bad-id"])  # never the key itself
 def test_a_malformed_key_connection_says_what_is_wrong_without_showing_keys(text: str, pattern: str) -> None:
     with pytest.raises(ArchiveKeyError, match=pattern) as error:
         ArchiveKeyring.parse(text, "connection 'amazon_sage_archive_key'")
