@@ -78,7 +78,7 @@ def test_readme_documents_every_setting_with_its_default() -> None:
 
 PINNED = re.compile(r"([A-Za-z0-9_.\-]+)(\[[A-Za-z0-9_,\-]+\])?==[0-9][^ ]*")
 # Packages only the tests, the linter or the test build use: never part of what the product runs on.
-TEST_TOOLS = {"pytest", "pytest-timeout", "moto", "selenium", "ruff", "setuptools"}
+TEST_TOOLS = {"pytest", "pytest-timeout", "pytest-xdist", "moto", "selenium", "ruff", "setuptools"}
 
 
 def _requirements(name: str) -> list[str]:
