@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -41,6 +42,26 @@ def europe(monkeypatch, product_env):
     monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_ACCOUNTS", "EUR=AMAZONEU,SE=AMAZONSE,PL=AMAZONPL")
     monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_TAX", "DE=T20:19,FR=T21:20,SE=T22:25,PL=T23:23")
     return latest_versions(generate_orders(60, ORDERS_START, marketplaces=MARKETS))
+
+
+@pytest.fixture
+def feed_dags(monkeypatch, product_env, airflow_db):
+    """The stock feed DAGs run once each, without retries, polling their feeds quickly."""
+    monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
+    monkeypatch.setenv("AMAZON_SAGE_FEED_POLL_SECONDS", "0.1")
+    return monkeypatch
+
+
+def _run_prices(monkeypatch, token: str, marketplaces: str) -> tuple[Any, Any]:
+    """Run the prices DAG (export mode All) against a fresh sandbox for ``marketplaces``; return (run, its feeds)."""
+    from sandbox.airflow_env import sp_api_connection
+    from tests.helpers import parse_dags
+
+    with SandboxServer(Sandbox([])) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT",
+                           sp_api_connection(server.url, token, marketplace=marketplaces))
+        run = parse_dags()["sage_stock_to_amazon_prices"].test(run_conf={"export_mode": "All"})
+    return run, server.sandbox.feeds_state
 
 
 def _import(zynk: Path, folder: Path):
@@ -312,23 +333,15 @@ def test_the_sellers_participations_check_the_connections_marketplaces(monkeypat
         assert "PROBLEM: FR: the seller does not sell there" in capsys.readouterr().out
 
 
-def test_prices_reach_each_marketplace_in_its_currency_to_the_minor_unit(product_env, airflow_db, company,
-                                                                        monkeypatch) -> None:
-    from sandbox.airflow_env import sp_api_connection
-    from tests.helpers import archived_zip, parse_dags
+def test_prices_reach_each_marketplace_in_its_currency_to_the_minor_unit(feed_dags, company) -> None:
+    from tests.helpers import archived_zip
 
-    monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
-    monkeypatch.setenv("AMAZON_SAGE_FEED_POLL_SECONDS", "0.1")
-    monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_TAX", "DE=T20:19,FR=T21:20,SE=T22:25")
+    feed_dags.setenv("AMAZON_SAGE_MARKETPLACE_TAX", "DE=T20:19,FR=T21:20,SE=T22:25")
     with sqlite3.connect(company) as db:
         db.execute("DELETE FROM CURRENCY WHERE CODE = 'SEK'")  # no rate for Sweden: its prices cannot be made
     rates = _rates(company)
-    with SandboxServer(Sandbox([])) as server:
-        monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT",
-                           sp_api_connection(server.url, "Atzr|prices", marketplace="UK,DE,FR,SE"))
-        run = parse_dags()["sage_stock_to_amazon_prices"].test(run_conf={"export_mode": "All"})
-        listings = server.sandbox.feeds_state.listings
-        feeds = list(server.sandbox.feeds_state.feeds.values())
+    run, sent = _run_prices(feed_dags, "Atzr|prices", "UK,DE,FR,SE")
+    listings, feeds = sent.listings, list(sent.feeds.values())
     assert run.state == "success"
     assert [sorted(f.marketplace_ids) for f in feeds] == [sorted(  # one feed for the whole region
         ["A1F83G8C2ARO7P", "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A2NODRKZP88ZB9"])]
@@ -354,23 +367,16 @@ def test_prices_reach_each_marketplace_in_its_currency_to_the_minor_unit(product
     assert sum("No exchange rate for SEK in Sage's currency table" in reason for reason in failed) == len(priced)
 
 
-def test_a_marketplace_may_take_its_prices_from_a_sage_price_list(product_env, airflow_db, company,
-                                                                  monkeypatch) -> None:
-    from sandbox.airflow_env import sp_api_connection
-    from tests.helpers import archived_zip, parse_dags
+def test_a_marketplace_may_take_its_prices_from_a_sage_price_list(feed_dags, company) -> None:
+    from tests.helpers import archived_zip
 
-    monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
-    monkeypatch.setenv("AMAZON_SAGE_FEED_POLL_SECONDS", "0.1")
-    monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_TAX", "DE=T20:19,FR=T21:20")
-    monkeypatch.setenv("AMAZON_SAGE_MARKETPLACE_PRICE_LISTS", "DE=AMZDE,FR=amzfr")
+    feed_dags.setenv("AMAZON_SAGE_MARKETPLACE_TAX", "DE=T20:19,FR=T21:20")
+    feed_dags.setenv("AMAZON_SAGE_MARKETPLACE_PRICE_LISTS", "DE=AMZDE,FR=amzfr")
     lists = {(r["PRICING_REF"], r["STOCK_CODE"]): Decimal(repr(r["STORED_PRICE"])) for r in sage_rows(
         company, "SELECT PRICING_REF, STOCK_CODE, STORED_PRICE FROM PRICE WHERE TYPE = 'P'")}
     rates = _rates(company)
-    with SandboxServer(Sandbox([])) as server:
-        monkeypatch.setenv("AIRFLOW_CONN_AMAZON_SP_API_DEFAULT",
-                           sp_api_connection(server.url, "Atzr|price-lists", marketplace="UK,DE,FR"))
-        run = parse_dags()["sage_stock_to_amazon_prices"].test(run_conf={"export_mode": "All"})
-        listings = server.sandbox.feeds_state.listings
+    run, sent = _run_prices(feed_dags, "Atzr|price-lists", "UK,DE,FR")
+    listings = sent.listings
     assert run.state == "success"
     germany, france, uk = "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1F83G8C2ARO7P"
     # Germany's static list, in EUR like Amazon.de: its net price plus German VAT, no conversion, one rounding.
@@ -424,13 +430,10 @@ def test_a_price_list_in_another_currency_converts_at_sages_rates_and_a_missing_
         "9.99", no_rate, base_vat_rate=Decimal(20), includes_tax=False, sku="MUG-RED-01")[1]
 
 
-def test_fba_skus_get_no_seller_fulfilled_quantity(product_env, airflow_db, company, sandbox_server,
-                                                   monkeypatch) -> None:
+def test_fba_skus_get_no_seller_fulfilled_quantity(feed_dags, company, sandbox_server) -> None:
     from tests.helpers import archived_zip, parse_dags
 
-    monkeypatch.setenv("AMAZON_SAGE_TASK_RETRIES", "0")
-    monkeypatch.setenv("AMAZON_SAGE_FEED_POLL_SECONDS", "0.1")
-    monkeypatch.setenv("AMAZON_SAGE_FBA_SKUS", "MUG-RED-01, TOWEL-LINEN-2")
+    feed_dags.setenv("AMAZON_SAGE_FBA_SKUS", "MUG-RED-01, TOWEL-LINEN-2")
     with sqlite3.connect(company) as db:  # Sage's stock changes for every product, FBA ones too
         db.execute("UPDATE STOCK SET QTY_IN_STOCK = 7, QTY_ALLOCATED = 0")
     listings = sandbox_server.sandbox.feeds_state.listings

@@ -41,10 +41,8 @@ def minor_unit(currency: str) -> Decimal:
     return Decimal(1) if currency in ZERO_DECIMAL_CURRENCIES else Decimal("0.01")
 
 
-def _list_price(sku: str, market: PriceMarket) -> tuple[Decimal | None, str | None]:
+def _list_price(sku: str, market: PriceMarket, price_list: PriceList) -> tuple[Decimal | None, str | None]:
     """The marketplace's price from its price list; ``(None, None)`` when the list does not hold the product."""
-    price_list = market.price_list
-    assert price_list is not None
     net = price_list.prices.get(sku)
     if net is None:
         return None, None
@@ -75,7 +73,7 @@ def marketplace_price(sale_price: str | None, market: PriceMarket, *, base_vat_r
                       includes_tax: bool, sku: str = "") -> tuple[Decimal | None, str | None]:
     """``(price, None)`` for the marketplace, or ``(None, reason)`` when it cannot be computed."""
     if market.price_list is not None:
-        price, error = _list_price(sku, market)
+        price, error = _list_price(sku, market, market.price_list)
         if price is not None or error is not None:
             return price, error
     try:

@@ -241,10 +241,8 @@ def _write_batch(pending: list[tuple[Any, PreparedOrder]], connection: Any, file
             files.write("success", element, sales_order_number=number,
                         warnings=prepared.rows.warnings + left_out + request, owned=True)
             result.imported += 1
-        elif prepared.cancelled_items and _items_cancelled_in_sage(element, prepared, number, connection, files,
-                                                                   result, request, mark=mark_cancellations):
-            pass
-        else:
+        elif not (prepared.cancelled_items and _items_cancelled_in_sage(
+                element, prepared, number, connection, files, result, request, mark=mark_cancellations)):
             files.write("skipped", element, stage="Prevent duplicates", sales_order_number=number,
                         warnings=[f"Already in Sage as order {number}; not imported again", *request], owned=True)
             result.skipped += 1

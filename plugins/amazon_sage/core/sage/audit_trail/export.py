@@ -205,7 +205,7 @@ class _Export:
                 self.files.write("success", element, warnings=[f"In {entry.file}, for Sage's audit-trail import"])
                 self.result.exported += 1
             elif order.cancelled_items and entry is not None and self.items_cancelled(element, order, entry):
-                pass
+                continue  # flagged: a credit is owed for items that were on the exported invoice
             elif in_sage is not None and not in_sage.deleted:
                 self.duplicate(element, f"Already in Sage as audit-trail transaction {in_sage.header_number}; "
                                         "not exported again")
